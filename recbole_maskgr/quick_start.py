@@ -1,0 +1,268 @@
+"""Run, compare and reload models: RecBole's quick start without `recbole.quick_start`.
+
+`recbole.quick_start` imports ray (and through it setuptools' pkg_resources); RecBole's own
+`get_model` cannot see plugin models and its checkpoints do not load on torch >= 2.6. These
+few functions do the same job with the plugin's resolution and safe checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from logging import getLogger
+
+import torch
+
+from recbole_maskgr.config import ConfigError, get_model, make_config
+
+LEADERBOARD_METRICS = ["recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr@10"]
+
+
+class DatasetNotFoundError(ConfigError):
+    """The dataset's atomic files are not where RecBole will look."""
+
+
+def check_dataset_files(config) -> None:
+    """Fail early and clearly instead of RecBole's download attempt (which breaks offline)."""
+    folder, name = config["data_path"], config["dataset"]
+    inter = os.path.join(folder, f"{name}.inter")
+    if os.path.isfile(inter):
+        return
+    wants_items = bool((config["load_col"] or {}).get("item")) if isinstance(config["load_col"], dict) else False
+    needed = f"{name}.inter" + (f" and {name}.item" if wants_items else "")
+    raise DatasetNotFoundError(
+        f"Dataset '{name}' not found: expected {inter}. Put RecBole atomic files ({needed}) in "
+        f"'{folder}', or point --data_path at the folder that contains '{name}/'."
+    )
+
+
+def create_dataset(config):
+    """The dataset class the model asks for (`model.dataset_class`), else RecBole's choice.
+
+    Unlike RecBole's `create_dataset` this never unpickles a saved dataset file.
+    """
+    from recbole.data import dataset as recbole_datasets
+    from recbole.utils import ModelType
+
+    check_dataset_files(config)
+    model_class = get_model(config["model"])
+    dataset_class = getattr(model_class, "dataset_class", None)
+    if dataset_class is None:
+        by_type = {ModelType.SEQUENTIAL: "SequentialDataset", ModelType.KNOWLEDGE: "KnowledgeBasedDataset"}
+        name = config["model"] + "Dataset"
+        if not hasattr(recbole_datasets, name):
+            name = by_type.get(config["MODEL_TYPE"], "Dataset")
+        dataset_class = getattr(recbole_datasets, name)
+    return dataset_class(config)
+
+
+def prepare_data(config, dataset):
+    """Split and wrap in dataloaders, as RecBole's data_preparation, minus pickled dataloader caches."""
+    from recbole.data.utils import create_samplers, get_dataloader
+    from recbole.utils import ModelType
+
+    if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
+        from recbole.data import data_preparation  # knowledge graphs need RecBole's KG sampler
+
+        return data_preparation(config, dataset)
+    built = list(dataset.build())
+    model_class = get_model(config["model"])
+    reshape = getattr(model_class, "prepare_train_dataset", None)
+    if reshape is not None:
+        built[0] = reshape(config, built[0])
+    samplers = create_samplers(config, dataset, built)
+    train = get_dataloader(config, "train")(config, built[0], samplers[0], shuffle=config["shuffle"])
+    valid = get_dataloader(config, "valid")(config, built[1], samplers[1], shuffle=False)
+    test = get_dataloader(config, "test")(config, built[2], samplers[2], shuffle=False)
+    return train, valid, test
+
+
+def get_trainer(config):
+    """The model's own trainer (`model.trainer_class`), else RecBole's, always with safe checkpoints."""
+    from recbole.utils import get_trainer as recbole_get_trainer
+
+    from recbole_maskgr.trainer.safe import make_safe
+
+    model_class = get_model(config["model"])
+    trainer_class = getattr(model_class, "trainer_class", None)
+    if trainer_class is None:
+        trainer_class = recbole_get_trainer(config["MODEL_TYPE"], config["model"])
+    return make_safe(trainer_class)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build(config, log=True):
+    """Config -> (dataset, loaders, model, trainer), seeded as RecBole does."""
+    from recbole.utils import init_logger, init_seed
+
+    init_seed(config["seed"], config["reproducibility"])
+    if log:
+        init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = prepare_data(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info(model)
+    trainer = get_trainer(config)(config, model)
+    return dataset, (train_data, valid_data, test_data), model, trainer
+
+
+def run(
+    model: str = "MaskGR",
+    dataset: str = "ml-100k",
+    config_file_list: list[str] | None = None,
+    config_dict: dict | None = None,
+    cmd_args: list[str] | None = None,
+    saved: bool = True,
+    resume: str | None = None,
+) -> dict:
+    """Train, validate and test one model; returns RecBole's result dict plus timings and size."""
+    config = make_config(model, dataset, config_file_list, config_dict, cmd_args)
+    _, (train_data, valid_data, test_data), net, trainer = build(config)
+    if resume:
+        trainer.resume_checkpoint(resume)
+    logger = getLogger()
+    show = config["show_progress"]
+    start = time.perf_counter()
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=show)
+    train_time = time.perf_counter() - start
+    start = time.perf_counter()
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show)
+    eval_time = time.perf_counter() - start
+    logger.info(f"best valid : {best_valid_result}")
+    logger.info(f"test result: {test_result}")
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "parameters": count_parameters(net),
+        "train_time_s": train_time,
+        "test_eval_time_s": eval_time,
+        "saved_model_file": trainer.saved_model_file if saved else None,
+    }
+
+
+def load_data_and_model(model_file: str):
+    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles)."""
+    from recbole.utils import init_seed
+
+    from recbole_maskgr.trainer.checkpoint import safe_load
+
+    checkpoint = safe_load(model_file)
+    settings = dict(checkpoint["config"])
+    config = make_config(settings.pop("model"), settings.pop("dataset"), config_dict=settings)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = prepare_data(config, dataset)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config)(config, model)
+    trainer.load_checkpoint(model_file)
+    return config, model, dataset, train_data, valid_data, test_data
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True):
+    """For RecBole's HyperTuning: the dict it expects, from one `run`."""
+    settings = dict(config_dict or {})
+    model = settings.pop("model", None) or "MaskGR"
+    dataset = settings.pop("dataset", None) or "ml-100k"
+    result = run(model, dataset, config_file_list, settings, saved=saved)
+    return {
+        "model": result["model"],
+        "best_valid_score": result["best_valid_score"],
+        "valid_score_bigger": result["valid_score_bigger"],
+        "best_valid_result": result["best_valid_result"],
+        "test_result": result["test_result"],
+    }
+
+
+def machine_description() -> str:
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def leaderboard_rows(results: list[dict]) -> list[dict]:
+    rows = []
+    for result in results:
+        test = result["test_result"] or {}
+        row = {"model": result["model"]}
+        row.update({metric: float(test.get(metric, float("nan"))) for metric in LEADERBOARD_METRICS})
+        row.update(
+            train_time_s=round(result["train_time_s"], 1),
+            eval_time_s=round(result["test_eval_time_s"], 1),
+            parameters=result["parameters"],
+        )
+        rows.append(row)
+    return rows
+
+
+def leaderboard_markdown(rows: list[dict], header: str) -> str:
+    columns = ["model", *LEADERBOARD_METRICS, "train_time_s", "eval_time_s", "parameters"]
+    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [f"{row[c]:.4f}" if c in LEADERBOARD_METRICS else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard(
+    models: list[str],
+    dataset: str,
+    config_file_list: list[str] | None = None,
+    config_dict: dict | None = None,
+    cmd_args: list[str] | None = None,
+    results_dir: str = "results",
+    command: str | None = None,
+) -> list[dict]:
+    """Train and test each model on the same data, split and seed; write one Markdown + JSON table."""
+    for name in models:  # fail on a typo before hours of training
+        get_model(name)
+    results = [run(name, dataset, config_file_list, config_dict, cmd_args) for name in models]
+    rows = leaderboard_rows(results)
+    import recbole
+
+    meta = {
+        "dataset": dataset,
+        "command": command,
+        "machine": machine_description(),
+        "versions": {"recbole": recbole.__version__, "torch": torch.__version__},
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    os.makedirs(results_dir, exist_ok=True)
+    stem = os.path.join(results_dir, f"leaderboard-{dataset}")
+    header = (
+        f"# Leaderboard: {dataset}\n\nCommand: `{command}`  \nMachine: {meta['machine']}  \n"
+        f"Versions: recbole {meta['versions']['recbole']}, torch {meta['versions']['torch']}  \nDate: {meta['date']}"
+    )
+    markdown = leaderboard_markdown(rows, header)
+    with open(stem + ".md", "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    with open(stem + ".json", "w", encoding="utf-8") as handle:
+        json.dump({**meta, "rows": rows, "results": [_jsonable(r) for r in results]}, handle, indent=2)
+    print(markdown)
+    getLogger().info(f"Leaderboard written to {stem}.md and {stem}.json")
+    return rows
+
+
+def _jsonable(result: dict) -> dict:
+    from recbole_maskgr.trainer.checkpoint import to_plain
+
+    return json.loads(json.dumps(to_plain(result), default=str))

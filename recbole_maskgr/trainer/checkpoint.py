@@ -1,0 +1,97 @@
+"""Checkpoints that load with ``torch.load(weights_only=True)``.
+
+RecBole pickles its Config object into every checkpoint, which torch >= 2.6 refuses to load
+by default, and loading arbitrary pickles is code execution. We store only tensors and plain
+Python data (dicts, lists, numbers, strings), write atomically, and refuse anything else.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import pickle
+import random
+import tempfile
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = "recbole_maskgr/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot or must not be loaded; the message says why and what to do."""
+
+
+def to_plain(value):
+    """Turn config values into data the weights-only unpickler accepts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return str(value)
+
+
+def atomic_save(obj, path: str) -> None:
+    """Write to a temporary file next to `path`, then rename: a crash never leaves half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def safe_load(path: str, map_location="cpu") -> dict:
+    """Load a checkpoint without unpickling code; refuse foreign or tampered files clearly."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"Checkpoint not found: '{path}'.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"Refusing to load '{path}': it needs arbitrary objects unpickled, which can run code. "
+            "recbole_maskgr only loads its own checkpoints (tensors and plain data). "
+            "If you trust the file, re-save its state_dict with torch yourself."
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise CheckpointError(f"Checkpoint '{path}' is unreadable (truncated or corrupt?): {err}") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"'{path}' is not a recbole_maskgr checkpoint (format {CHECKPOINT_FORMAT}).")
+    return state
+
+
+def capture_rng_state() -> dict:
+    """Every RNG that training touches, so a resumed run continues the same random stream."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": to_plain(random.getstate()),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

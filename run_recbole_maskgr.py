@@ -1,0 +1,55 @@
+"""Train and test MaskGR (or any RecBole model) the RecBole way.
+
+    python run_recbole_maskgr.py                                  # MaskGR on RecBole's bundled ml-100k
+    python run_recbole_maskgr.py --model=SASRec --dataset=amazon-beauty --data_path=../shared/datasets
+    python run_recbole_maskgr.py --model=MaskGR,SASRec,Pop -d ml-100k --epochs=5   # leaderboard
+"""
+
+import argparse
+import shlex
+import sys
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", default="MaskGR", help="model name, or a comma-separated list for a leaderboard")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (a folder under data_path)")
+    parser.add_argument("--config_files", default=None, help="space-separated YAML files (highest file layer)")
+    parser.add_argument("--nproc", type=int, default=1, help="processes (only 1 is supported on CPU)")
+    parser.add_argument("--resume", default=None, help="checkpoint to continue training from")
+    parser.add_argument("--results_dir", default="results", help="where leaderboard tables are written")
+    args, rest = parser.parse_known_args(argv)
+    for item in rest:
+        if not (item.startswith("--") and "=" in item):
+            parser.error(f"unrecognised argument '{item}': overrides are written --key=value")
+    return args, rest
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args, overrides = parse_args(argv)
+    from recbole_maskgr.config import ConfigError
+    from recbole_maskgr.trainer.checkpoint import CheckpointError
+
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    config_files = args.config_files.split() if args.config_files else None
+    try:
+        if args.nproc != 1:
+            raise ConfigError("--nproc > 1 needs RecBole's NCCL (GPU) backend; run with --nproc=1 on CPU.")
+        from recbole_maskgr import quick_start
+
+        if len(models) == 1:
+            quick_start.run(models[0], args.dataset, config_files, cmd_args=overrides, resume=args.resume)
+        else:
+            command = "python run_recbole_maskgr.py " + " ".join(shlex.quote(a) for a in argv)
+            quick_start.leaderboard(
+                models, args.dataset, config_files, cmd_args=overrides, results_dir=args.results_dir, command=command
+            )
+    except (ConfigError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
