@@ -1,0 +1,265 @@
+"""Beam search over unmasking steps for masked-diffusion SID generation (MaskGR inference).
+
+The next item's H target positions start fully masked. Each *step* runs the encoder once on every
+live beam of every user (one batched call of ``log_prob_fn``) and then unmasks ``steps[s]``
+positions by single-position expansions that reuse that step's log-probabilities: fewer steps than
+H means fewer encoder passes (NFE) at some cost in accuracy.
+
+Differences from the reference code, chosen deliberately:
+
+* ``order='top-prob'`` takes the masked position whose best token is most probable (argmax, so the
+  search is deterministic); the reference *samples* the position from ``softmax(max_prob / 0.01)``.
+* All beams of all users share one encoder call per step, instead of one call per beam.
+* Candidates whose (partial) tuple equals a better-scored candidate's tuple (the same positions
+  filled with the same tokens in another order) are dropped at every expansion, keeping the best
+  score, so the B slots hold B distinct tuples.
+* ``invalid='constrained'`` restricts every expansion to tokens that keep some catalogue item
+  reachable; ``invalid='projection'`` reproduces the reference (search freely, then map each tuple
+  to the catalogue item agreeing in the most positions, then drop duplicate items).
+  Constrained log-probs are renormalised over the allowed tokens at each position (a log_softmax
+  over the masked logits), so a forced token costs 0 and, under ``top-prob``, forced positions are
+  filled first. Scores are therefore sums of renormalised log-probs, not raw model log-probs.
+* Beams with score -inf (fewer valid continuations than B) are not passed to ``log_prob_fn``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from .constraints import SIDCatalogue
+
+__all__ = ["BeamResult", "masked_beam_search"]
+
+LogProbFn = Callable[[Tensor, Tensor], Tensor]
+_ORDERS = ("top-prob", "left-to-right", "random")
+_INVALID = ("constrained", "projection")
+
+
+class BeamResult(NamedTuple):
+    """Finished beams per user, best first."""
+
+    items: Tensor  # [U, B] catalogue index, -1 = empty slot / no catalogue
+    scores: Tensor  # [U, B] summed log-probs, descending, -inf for empty slots
+    tokens: Tensor  # [U, B, H] generated per-level codes, -1 for empty slots
+    nfe: int  # calls of log_prob_fn (batched encoder passes)
+    rows: int  # beam rows evaluated over all calls (= per-beam passes of an unbatched search)
+
+
+def _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid) -> list[int]:
+    if int(n_users) < 0:
+        raise ValueError(f"n_users must be >= 0, got {n_users}")
+    if int(H) < 1 or int(K) < 1:
+        raise ValueError(f"H and K must be >= 1, got H={H}, K={K}")
+    if int(beam_width) < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    steps = [1] * int(H) if steps is None else [int(m) for m in steps]
+    if not steps or any(m < 1 for m in steps):
+        raise ValueError(f"steps must be a non-empty list of positive token counts, got {steps}")
+    if sum(steps) != H:
+        raise ValueError(f"steps must sum to H={H}, got {steps} (sum {sum(steps)})")
+    if order not in _ORDERS:
+        raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
+    if invalid not in _INVALID:
+        raise ValueError(f"invalid must be one of {_INVALID}, got {invalid!r}")
+    if invalid == "constrained" and catalogue is None:
+        raise ValueError("invalid='constrained' needs a catalogue")
+    if catalogue is not None and (catalogue.H != H or catalogue.K != K):
+        raise ValueError(f"catalogue has H={catalogue.H}, K={catalogue.K}; search asked for H={H}, K={K}")
+    return steps
+
+
+def _duplicates(tup: Tensor) -> Tensor:
+    """``[U, k]`` True where an earlier column of the same row holds an identical tuple.
+
+    ``tup`` is ``[U, k, H]``. Exact for any K and H: an LSD radix sort of stable sorts (one per
+    position) groups equal tuples while keeping their original (score) order.
+    """
+    U, k, H = tup.shape
+    order = torch.arange(k, device=tup.device).expand(U, k)  # [U, k]
+    for j in reversed(range(H)):
+        col = tup[..., j].gather(1, order)  # [U, k]
+        order = order.gather(1, torch.sort(col, dim=1, stable=True).indices)  # [U, k]
+    srt = tup.gather(1, order[..., None].expand(U, k, H))  # [U, k, H]
+    same = (srt[:, 1:] == srt[:, :-1]).all(-1)  # [U, k-1]
+    dup_sorted = torch.cat([torch.zeros_like(same[:, :1]), same], 1)  # [U, k]
+    return torch.zeros_like(dup_sorted).scatter(1, order, dup_sorted)  # [U, k]
+
+
+def _choose_positions(
+    x: Tensor, lse: Tensor | None, masked: Tensor, order: str, generator: torch.Generator | None
+) -> Tensor:
+    """Position to unmask for each live beam: ``[L]`` indices of still-masked positions.
+
+    ``x`` is ``[L, H, K]`` log-probs (disallowed tokens at -inf), ``lse`` its per-position
+    log-normaliser over allowed tokens (``None`` = already normalised), ``masked`` ``[L, H]``.
+    """
+    if order == "left-to-right":
+        return masked.to(torch.uint8).argmax(-1)  # [L]; first True = lowest masked index
+    if order == "top-prob":
+        best = x.amax(-1)  # [L, H]
+        if lse is not None:
+            best = torch.where(torch.isfinite(lse), best - lse, float("-inf"))  # renormalised best
+        best = best.clamp(min=torch.finfo(best.dtype).min)  # -inf -> finite so masked beats fixed
+        return best.masked_fill(~masked, float("-inf")).argmax(-1)  # [L]
+    gen_device = generator.device if generator is not None else masked.device
+    r = torch.rand(masked.shape, generator=generator, device=gen_device).to(masked.device)  # [L, H]
+    return r.masked_fill(~masked, -1.0).argmax(-1)  # [L]
+
+
+def _expand_one(
+    tokens: Tensor,
+    scores: Tensor,
+    lp_row: Tensor,
+    lp: Tensor,
+    beam_width: int,
+    order: str,
+    catalogue: SIDCatalogue | None,
+    constrained: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Unmask one position per beam, reusing this step's log-probs, and keep the top distinct B."""
+    U, b, H = tokens.shape
+    K = lp.shape[-1]
+    flat_tokens = tokens.view(U * b, H)  # [U*b, H]
+    live_idx = torch.isfinite(scores).view(-1).nonzero().squeeze(1)  # [L]
+    live_tokens = flat_tokens[live_idx]  # [L, H]
+    x = lp[lp_row.view(-1)[live_idx]]  # [L, H, K]
+    lse = None
+    if constrained:
+        allowed = catalogue.allowed_tokens(live_tokens)  # [L, H, K]
+        x = torch.where(allowed, x, float("-inf"))  # [L, H, K]
+        # Renormalise over allowed tokens (a forced token costs log 1 = 0); only the normaliser is
+        # needed for every position, the full renormalised row only where a token is chosen.
+        lse = x.logsumexp(-1) if order == "top-prob" else None  # [L, H]
+    pos_live = _choose_positions(x, lse, live_tokens < 0, order, generator)  # [L]
+    row = x.gather(1, pos_live[:, None, None].expand(-1, 1, K)).squeeze(1)  # [L, K]
+    if constrained:
+        norm = row.logsumexp(-1, keepdim=True) if lse is None else lse.gather(1, pos_live[:, None])  # [L, 1]
+        row = torch.where(torch.isfinite(norm), row - norm, float("-inf"))  # [L, K]
+    cand = torch.full((U * b, K), float("-inf"), dtype=lp.dtype, device=lp.device)  # [U*b, K]
+    cand[live_idx] = scores.view(-1)[live_idx, None] + row
+    cand = cand.view(U, b * K)  # [U, b*K]
+    pos = torch.zeros(U * b, dtype=torch.long, device=lp.device)  # [U*b]; dead beams: any position
+    pos[live_idx] = pos_live
+    pos = pos.view(U, b)
+
+    # A tuple can be reached from at most min(b, H) parents, so the top B*min(b, H) candidates
+    # contain B distinct tuples whenever that many exist.
+    k1 = min(b * K, beam_width * min(b, H))
+    val, idx = cand.topk(k1, dim=1)  # [U, k1], sorted descending
+    parent = idx // K  # [U, k1]
+    tok = idx % K  # [U, k1]
+    new_tokens = tokens.gather(1, parent[..., None].expand(U, k1, H)).clone()  # [U, k1, H]
+    new_tokens.scatter_(2, pos.gather(1, parent)[..., None], tok[..., None])
+    if b > 1:
+        val = val.masked_fill(_duplicates(new_tokens), float("-inf"))
+    b2 = min(beam_width, k1)
+    val, sel = val.topk(b2, dim=1)  # [U, b2]
+    new_tokens = new_tokens.gather(1, sel[..., None].expand(U, b2, H))  # [U, b2, H]
+    new_lp_row = lp_row.gather(1, parent.gather(1, sel))  # [U, b2]
+    return new_tokens, val, new_lp_row
+
+
+@torch.no_grad()
+def masked_beam_search(
+    log_prob_fn: LogProbFn,
+    n_users: int,
+    H: int,
+    K: int,
+    beam_width: int,
+    steps: Sequence[int] | None = None,
+    order: str = "top-prob",
+    catalogue: SIDCatalogue | None = None,
+    invalid: str = "constrained",
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> BeamResult:
+    """Generate the next item's SID for ``n_users`` users by beam search over unmasking steps.
+
+    Args:
+        log_prob_fn: ``(user_index LongTensor [N], target LongTensor [N, H] with -1 = masked)
+            -> [N, H, K]`` log-probabilities of the K codes at each target position (mask id
+            excluded). Called once per step on all live beams of all users.
+        n_users: number of users U (user indices ``0..U-1`` are passed to ``log_prob_fn``).
+        H, K: SID length and codebook size.
+        beam_width: B, beams kept per user.
+        steps: tokens unmasked per encoder pass, positive, summing to H (default ``[1] * H``).
+        order: ``'top-prob'`` (most confident masked position, argmax), ``'left-to-right'`` or
+            ``'random'`` (uniform among masked positions, per beam, drawn from ``generator``).
+        catalogue: the item SIDs; required for ``invalid='constrained'``. In projection mode without
+            a catalogue, ``items`` is all -1 and only ``tokens``/``scores`` are meaningful.
+        invalid: ``'constrained'`` (disallowed tokens get -inf and each position is renormalised over
+            the allowed tokens, so every beam is a real, distinct item) or ``'projection'``
+            (reference: search freely, map tuples to the closest item, de-duplicate items).
+        generator: RNG for ``order='random'``.
+        device: where the search state lives (default: the catalogue's device, else CPU).
+
+    Returns:
+        ``BeamResult`` with ``items [U, B]``, ``scores [U, B]`` (sum of log-probs, descending,
+        -inf for empty slots), ``tokens [U, B, H]``, ``nfe`` (calls) and ``rows`` (beam rows).
+    """
+    steps = _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid)
+    U, B = int(n_users), int(beam_width)
+    if device is None:
+        device = catalogue.codes.device if catalogue is not None else torch.device("cpu")
+    constrained = invalid == "constrained"
+    if U == 0:
+        return BeamResult(
+            torch.empty(0, B, dtype=torch.long, device=device),
+            torch.empty(0, B, device=device),
+            torch.empty(0, B, H, dtype=torch.long, device=device),
+            0,
+            0,
+        )
+
+    users = torch.arange(U, device=device)  # [U]
+    tokens = torch.full((U, 1, H), -1, dtype=torch.long, device=device)  # [U, b, H]
+    scores = torch.zeros(U, 1, device=device)  # [U, b]
+    nfe = rows = 0
+    for m in steps:
+        b = tokens.shape[1]
+        live = torch.isfinite(scores).view(-1)  # [U*b]
+        live_idx = live.nonzero().squeeze(1)  # [N]
+        user_index = users[:, None].expand(U, b).reshape(-1)[live_idx]  # [N]
+        lp = log_prob_fn(user_index, tokens.view(-1, H)[live_idx])  # [N, H, K]
+        if lp.shape != (live_idx.numel(), H, K):
+            raise ValueError(f"log_prob_fn returned shape {tuple(lp.shape)}, expected {(live_idx.numel(), H, K)}")
+        lp = lp.to(device)
+        nfe += 1
+        rows += live_idx.numel()
+        scores = scores.to(lp.dtype)
+        lp_row = torch.full((U * b,), -1, dtype=torch.long, device=device)  # [U*b]
+        lp_row[live_idx] = torch.arange(live_idx.numel(), device=device)
+        lp_row = lp_row.view(U, b)
+        for _ in range(m):
+            tokens, scores, lp_row = _expand_one(
+                tokens, scores, lp_row, lp, B, order, catalogue, constrained, generator
+            )
+
+    b = tokens.shape[1]
+    live = torch.isfinite(scores)  # [U, b]
+    if catalogue is None:
+        items = torch.full((U, b), -1, dtype=torch.long, device=device)
+    elif constrained:
+        items = catalogue.lookup(tokens.view(-1, H)).view(U, b)  # [U, b]
+    else:
+        items = catalogue.project(tokens.view(-1, H)).view(U, b)  # [U, b]
+    items = items.masked_fill(~live, -1)
+    # Projection can map several tuples to one item: keep its best-scored beam (beams are sorted).
+    dup = _duplicates(items[..., None]) & (items >= 0)  # [U, b]
+    scores = scores.masked_fill(dup, float("-inf"))
+    scores, sel = torch.sort(scores, dim=1, descending=True, stable=True)  # [U, b]
+    items = items.gather(1, sel)
+    tokens = tokens.gather(1, sel[..., None].expand(U, b, H))
+    live = torch.isfinite(scores)
+    items = items.masked_fill(~live, -1)
+    tokens = tokens.masked_fill(~live[..., None], -1)
+    if b < B:  # fewer than B tuples exist (K**H < B)
+        pad = B - b
+        items = torch.cat([items, items.new_full((U, pad), -1)], 1)
+        scores = torch.cat([scores, scores.new_full((U, pad), float("-inf"))], 1)
+        tokens = torch.cat([tokens, tokens.new_full((U, pad, H), -1)], 1)
+    return BeamResult(items, scores, tokens, nfe, rows)
