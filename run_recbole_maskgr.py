@@ -45,7 +45,7 @@ def main(argv=None):
             quick_start.leaderboard(
                 models, args.dataset, config_files, cmd_args=overrides, results_dir=args.results_dir, command=command
             )
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, ValueError) as err:  # our checks raise these with the fix
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

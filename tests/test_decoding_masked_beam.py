@@ -112,8 +112,9 @@ def test_constrained_renormalises_and_pads():
 def test_constrained_top_prob_prefers_forced_position():
     cat = SIDCatalogue(torch.tensor([[0, 1], [1, 1], [2, 1]]), 3)
     res = run(T2, 2, 3, 2, [1, 1], "top-prob", catalogue=cat, invalid="constrained")
-    # pos1 is forced to 1 (probability 1 after renormalisation), then p(pos0 | pos1 = 1).
-    check(res, [[0, 1], [1, 1]], [0.4, 0.35], 2)
+    # pos1 is forced to 1 (probability 1 after renormalisation) and filled before any pass,
+    # so one pass with pos1 = 1 decides pos0: p(pos0 | pos1 = 1); the schedule's 2nd step is skipped.
+    check(res, [[0, 1], [1, 1]], [0.4, 0.35], 1)
 
 
 def test_projection_maps_and_deduplicates():
@@ -242,3 +243,17 @@ def test_cuda_matches_cpu():
                              catalogue=SIDCatalogue(codes.cuda(), K))
     assert torch.equal(cpu.items, gpu.items.cpu())
     torch.testing.assert_close(cpu.scores, gpu.scores.cpu())
+
+
+def test_constrained_search_skips_passes_for_complete_beams():
+    """Beams that single out one item need no more encoder passes; the result is unchanged."""
+    g = torch.Generator().manual_seed(3)
+    H, K, n_items = 4, 16, 300
+    codes = torch.unique(torch.randint(0, K, (n_items, H), generator=g), dim=0)
+    cat = SIDCatalogue(codes, K)
+    fn = random_fn(5, H, K, seed=4)
+    res = masked_beam_search(fn, 5, H, K, 8, [1] * H, "left-to-right", catalogue=cat, invalid="constrained")
+    # Every beam of every user is a real item, and far fewer rows than 1 + B*(H-1) per user ran.
+    assert (res.items >= 0).all()
+    assert res.rows < 5 * (1 + 8 * (H - 1))
+    assert torch.equal(cat.codes[res.items], res.tokens)

@@ -20,6 +20,10 @@ Differences from the reference code, chosen deliberately:
   over the masked logits), so a forced token costs 0 and, under ``top-prob``, forced positions are
   filled first. Scores are therefore sums of renormalised log-probs, not raw model log-probs.
 * Beams with score -inf (fewer valid continuations than B) are not passed to ``log_prob_fn``.
+* Constrained mode fills forced positions (one allowed token, probability 1 after renormalising)
+  for free, without spending a step of the schedule, and beams that are already a complete item
+  skip the remaining encoder passes. With 12k items and H = 5 most beams are complete after two
+  chosen tokens, which cuts the per-user passes far below the reference's 1 + B * (H - 1).
 """
 
 from __future__ import annotations
@@ -88,6 +92,27 @@ def _duplicates(tup: Tensor) -> Tensor:
     return torch.zeros_like(dup_sorted).scatter(1, order, dup_sorted)  # [U, k]
 
 
+def _fill_forced(tokens: Tensor, scores: Tensor, catalogue: SIDCatalogue) -> Tensor:
+    """Fill every masked position that the catalogue allows only one token at (constrained mode).
+
+    After renormalisation such a token has probability 1, so filling it costs nothing and needs no
+    encoder pass; a beam whose fixed tokens single out one item is complete at once. One round is
+    enough: a forced token is shared by all consistent items, so it leaves the others unchanged.
+    """
+    U, b, H = tokens.shape
+    flat = tokens.view(U * b, H)  # [U*b, H]
+    live_idx = torch.isfinite(scores).view(-1).nonzero().squeeze(1)  # [L]
+    if live_idx.numel() == 0:
+        return tokens
+    live_tokens = flat[live_idx]  # [L, H]
+    allowed = catalogue.allowed_tokens(live_tokens)  # [L, H, K]
+    forced = (allowed.sum(-1) == 1) & (live_tokens < 0)  # [L, H]
+    filled = torch.where(forced, allowed.to(torch.uint8).argmax(-1), live_tokens)  # [L, H]
+    flat = flat.clone()
+    flat[live_idx] = filled
+    return flat.view(U, b, H)
+
+
 def _choose_positions(
     x: Tensor, lse: Tensor | None, masked: Tensor, order: str, generator: torch.Generator | None
 ) -> Tensor:
@@ -126,7 +151,8 @@ def _expand_one(
     flat_tokens = tokens.view(U * b, H)  # [U*b, H]
     live_idx = torch.isfinite(scores).view(-1).nonzero().squeeze(1)  # [L]
     live_tokens = flat_tokens[live_idx]  # [L, H]
-    x = lp[lp_row.view(-1)[live_idx]]  # [L, H, K]
+    complete = (live_tokens >= 0).all(-1)  # [L]: nothing left to unmask (forced fills)
+    x = lp[lp_row.view(-1)[live_idx].clamp(min=0)]  # [L, H, K]; complete beams may have no row
     lse = None
     if constrained:
         allowed = catalogue.allowed_tokens(live_tokens)  # [L, H, K]
@@ -139,6 +165,11 @@ def _expand_one(
     if constrained:
         norm = row.logsumexp(-1, keepdim=True) if lse is None else lse.gather(1, pos_live[:, None])  # [L, 1]
         row = torch.where(torch.isfinite(norm), row - norm, float("-inf"))  # [L, K]
+    if bool(complete.any()):
+        # a complete beam carries over unchanged: its only candidate rewrites its own token at 0
+        pos_live = pos_live.masked_fill(complete, 0)
+        keep = torch.full_like(row, float("-inf")).scatter(1, live_tokens[:, :1].clamp(min=0), 0.0)  # [L, K]
+        row = torch.where(complete[:, None], keep, row)
     cand = torch.full((U * b, K), float("-inf"), dtype=lp.dtype, device=lp.device)  # [U*b, K]
     cand[live_idx] = scores.view(-1)[live_idx, None] + row
     cand = cand.view(U, b * K)  # [U, b*K]
@@ -220,9 +251,13 @@ def masked_beam_search(
     scores = torch.zeros(U, 1, device=device)  # [U, b]
     nfe = rows = 0
     for m in steps:
+        if constrained:
+            tokens = _fill_forced(tokens, scores, catalogue)
         b = tokens.shape[1]
-        live = torch.isfinite(scores).view(-1)  # [U*b]
-        live_idx = live.nonzero().squeeze(1)  # [N]
+        pending = torch.isfinite(scores).view(-1) & (tokens.view(-1, H) < 0).any(-1)  # [U*b]
+        if not bool(pending.any()):
+            break  # every beam is a complete item: no more encoder passes
+        live_idx = pending.nonzero().squeeze(1)  # [N]
         user_index = users[:, None].expand(U, b).reshape(-1)[live_idx]  # [N]
         lp = log_prob_fn(user_index, tokens.view(-1, H)[live_idx])  # [N, H, K]
         if lp.shape != (live_idx.numel(), H, K):
@@ -238,6 +273,8 @@ def masked_beam_search(
             tokens, scores, lp_row = _expand_one(
                 tokens, scores, lp_row, lp, B, order, catalogue, constrained, generator
             )
+            if constrained:
+                tokens = _fill_forced(tokens, scores, catalogue)
 
     b = tokens.shape[1]
     live = torch.isfinite(scores)  # [U, b]

@@ -1,0 +1,79 @@
+"""Masked (absorbing-state) diffusion over SID tokens: noising, the ELBO-weighted loss, layouts.
+
+Pure functions on tensors so tests can check them by hand, without RecBole.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sample_noise_level(batch: int, t_min: float, device, generator=None) -> torch.Tensor:
+    """t ~ U(t_min, 1) per sequence; t_min > 0 bounds the 1/t weight."""
+    u = torch.rand(batch, device=device, generator=generator)  # [B]
+    return t_min + (1.0 - t_min) * u
+
+
+def mask_tokens(tokens, maskable, t, mask_id: int, generator=None):
+    """Replace each maskable token by `mask_id` independently with probability t (its sequence's).
+
+    tokens [B, L], maskable [B, L] bool, t [B] -> (noised [B, L], masked [B, L] bool)
+    """
+    draw = torch.rand(tokens.shape, device=tokens.device, generator=generator)  # [B, L]
+    masked = (draw < t[:, None]) & maskable  # [B, L]
+    return torch.where(masked, torch.full_like(tokens, mask_id), tokens), masked
+
+
+def force_mask(noised, masked, positions, mask_id: int):
+    """Also mask `positions` [B, L] bool (e.g. the whole target item) on top of random masking."""
+    masked = masked | positions  # [B, L]
+    return torch.where(positions, torch.full_like(noised, mask_id), noised), masked
+
+
+def diffusion_loss(logits, targets, masked, weights):
+    """sum(w * CE) / sum(w) over masked positions; w is the per-sequence ELBO weight (1/t).
+
+    logits [B, L, K], targets [B, L] (codes in [0, K)), masked [B, L] bool, weights [B].
+    Returns 0 (with a graph) when nothing is masked, so a batch can never produce NaN.
+    """
+    ce = F.cross_entropy(logits[masked], targets[masked], reduction="none")  # [N]
+    w = weights[:, None].expand_as(masked)[masked]  # [N]
+    if w.numel() == 0:
+        return logits.sum() * 0.0
+    return (w * ce).sum() / w.sum()
+
+
+def split_schedule(total: int, steps: int) -> list[int]:
+    """`steps` near-equal parts of `total` tokens, larger parts first (H=5, 2 steps -> [3, 2])."""
+    if not 1 <= steps <= total:
+        raise ValueError(f"decode_steps must be between 1 and {total} (the SID length), got {steps}")
+    base, extra = divmod(total, steps)
+    return [base + (1 if i < extra else 0) for i in range(steps)]
+
+
+def right_align(items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Move each row's first `lengths` entries to the right end, zero-padding on the left.
+
+    items [B, T] left-aligned, lengths [B] -> [B, T]
+    """
+    width = items.shape[1]
+    shift = width - lengths  # [B]
+    source = torch.arange(width, device=items.device)[None, :] - shift[:, None]  # [B, T]
+    gathered = items.gather(1, source.clamp(min=0))  # [B, T]
+    return torch.where(source >= 0, gathered, torch.zeros_like(gathered))
+
+
+def items_to_tokens(items, item_sid, codebook_size: int, pad_id: int):
+    """Item ids [B, T] -> SID tokens [B, T*H] with level l's codes at l*K + code; padding -> pad_id.
+
+    Returns (tokens [B, T*H], codes [B, T*H] per-level codes in [0, K), real [B, T*H] bool).
+    """
+    batch, width = items.shape
+    depth = item_sid.shape[1]
+    codes = item_sid[items]  # [B, T, H]
+    offsets = torch.arange(depth, device=items.device) * codebook_size  # [H]
+    tokens = codes + offsets  # [B, T, H]
+    real = (items > 0)[:, :, None].expand(batch, width, depth)  # [B, T, H]
+    tokens = torch.where(real, tokens, torch.full_like(tokens, pad_id))
+    return tokens.reshape(batch, -1), codes.reshape(batch, -1), real.reshape(batch, -1)

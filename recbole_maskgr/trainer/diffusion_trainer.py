@@ -1,0 +1,115 @@
+"""The trainer MaskGR (and TIGER) use: AdamW, warm-up + linear-decay LR, clipping, progress
+bars, decoding speed in the log, and safe checkpoints."""
+
+from __future__ import annotations
+
+from time import time
+
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+from torch.nn.utils import clip_grad_norm_
+from tqdm import tqdm
+
+from recbole_maskgr.trainer.safe import SafeCheckpointMixin
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN or inf; the message names the step and the last good checkpoint."""
+
+
+def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int, final_ratio: float) -> float:
+    """LR multiplier: linear warm-up to 1, then linear decay to `final_ratio` at `total_steps`."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return 1.0 - (1.0 - final_ratio) * progress
+
+
+class DiffusionTrainer(SafeCheckpointMixin, Trainer):
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.warmup_steps = int(config["warmup_steps"] or 0)
+        self.lr_final_ratio = float(config["lr_final_ratio"] if config["lr_final_ratio"] is not None else 1.0)
+        self.global_step = 0
+        self.total_steps = None  # known once the train loader is seen
+        if isinstance(self.clip_grad_norm, (int, float)) and not isinstance(self.clip_grad_norm, bool):
+            self.clip_grad_norm = {"max_norm": float(self.clip_grad_norm)}
+
+    def _lr_multiplier(self) -> float:
+        return warmup_linear_decay(self.global_step, self.warmup_steps, self.total_steps, self.lr_final_ratio)
+
+    def _extra_checkpoint_state(self) -> dict:
+        return {"global_step": self.global_step}
+
+    def _load_extra_checkpoint_state(self, extra: dict) -> None:
+        self.global_step = int(extra.get("global_step", 0))
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self.model.train()
+        loss_func = loss_func or self.model.calculate_loss
+        if self.total_steps is None:
+            self.total_steps = self.epochs * len(train_data)
+        batches = tqdm(
+            train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"),
+            disable=not show_progress,
+        )
+        total_loss = 0.0
+        for interaction in batches:
+            interaction = interaction.to(self.device)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate * self._lr_multiplier()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = loss_func(interaction)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"Loss became {loss.item()} at step {self.global_step} (epoch {epoch_idx}). "
+                    f"Last good checkpoint: {self.saved_model_file}. Lower learning_rate or raise mask_t_min."
+                )
+            loss.backward()
+            if self.clip_grad_norm:
+                clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+            self.optimizer.step()
+            self.global_step += 1
+            total_loss += loss.item()
+            if show_progress:
+                batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+        return total_loss
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        self._set_phase("valid")
+        try:
+            return super()._valid_epoch(valid_data, show_progress=show_progress)
+        finally:
+            self._set_phase("test")
+
+    def _set_phase(self, phase: str) -> None:
+        if hasattr(self.model, "phase"):
+            self.model.phase = phase
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        stats = getattr(self.model, "decode_stats", None)
+        if stats is not None:
+            stats.update(users=0, passes=0, seconds=0.0)
+        start = time()
+        result = super().evaluate(eval_data, load_best_model, model_file, show_progress)
+        elapsed = time() - start
+        if stats and stats["users"]:
+            self.last_decode_stats = {
+                "users": stats["users"],
+                "nfe_per_user": stats["passes"] / stats["users"],
+                "decode_seconds": stats["seconds"],
+                "users_per_second": stats["users"] / max(stats["seconds"], 1e-9),
+                "eval_seconds": elapsed,
+            }
+            self.logger.info(
+                set_color("decoding", "blue")
+                + f": {stats['users']} users, {self.last_decode_stats['nfe_per_user']:.1f} encoder passes/user, "
+                f"{self.last_decode_stats['users_per_second']:.1f} users/s ({self.model.phase})"
+            )
+        return result
+
+
+__all__ = ["DiffusionTrainer", "NonFiniteLossError", "warmup_linear_decay"]
