@@ -1,0 +1,185 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from recbole_maskgr import quick_start
+from recbole_maskgr.config import make_config
+from recbole_maskgr.model.diffusion import (
+    diffusion_loss,
+    force_mask,
+    items_to_tokens,
+    mask_tokens,
+    right_align,
+    split_schedule,
+)
+from recbole_maskgr.model.maskgr import parse_schedule
+from recbole_maskgr.trainer.diffusion_trainer import warmup_linear_decay
+
+
+# ---------------------------------------------------------------- pure functions
+def test_masking_rate_matches_t_and_spares_padding():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.arange(200_000).view(2, 100_000) % 7
+    maskable = torch.ones_like(tokens, dtype=torch.bool)
+    maskable[:, :1000] = False
+    t = torch.tensor([0.3, 0.8])
+    noised, masked = mask_tokens(tokens, maskable, t, mask_id=99, generator=g)
+    rates = masked[:, 1000:].float().mean(1)
+    assert torch.allclose(rates, t, atol=0.01)
+    assert not masked[:, :1000].any()
+    assert (noised[masked] == 99).all() and torch.equal(noised[~masked], tokens[~masked])
+
+
+def test_force_mask_adds_positions():
+    noised = torch.tensor([[1, 2, 3]])
+    masked = torch.tensor([[True, False, False]])
+    out, now = force_mask(noised, masked, torch.tensor([[False, False, True]]), mask_id=9)
+    assert out.tolist() == [[1, 2, 9]] and now.tolist() == [[True, False, True]]
+
+
+def test_loss_is_weighted_mean_over_masked_positions_by_hand():
+    # two sequences, K = 2; sequence 0 has t = 0.5 (w = 2), sequence 1 has t = 0.25 (w = 4)
+    logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0]], [[0.0, math.log(3.0)], [5.0, 5.0]]])
+    targets = torch.tensor([[0, 1], [1, 0]])
+    masked = torch.tensor([[True, True], [True, False]])
+    weights = 1.0 / torch.tensor([0.5, 0.25])
+    ce00 = math.log(2.0)  # uniform over 2
+    ce01 = -math.log(math.exp(0.0) / (math.exp(2.0) + 1.0))
+    ce10 = -math.log(3.0 / 4.0)
+    expected = (2 * ce00 + 2 * ce01 + 4 * ce10) / (2 + 2 + 4)
+    assert diffusion_loss(logits, targets, masked, weights).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_without_masked_tokens_is_zero_with_a_graph():
+    logits = torch.randn(2, 3, 4, requires_grad=True)
+    loss = diffusion_loss(logits, torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.bool), torch.ones(2))
+    loss.backward()
+    assert loss.item() == 0.0 and logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+def test_right_align_and_token_layout_by_hand():
+    items = torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]])
+    assert right_align(items, torch.tensor([2, 1])).tolist() == [[0, 0, 5, 6], [0, 0, 0, 7]]
+    item_sid = torch.tensor([[0, 0], [1, 2], [3, 0]])  # item 1 = (1, 2), item 2 = (3, 0); K = 4
+    tokens, codes, real = items_to_tokens(torch.tensor([[0, 1, 2]]), item_sid, codebook_size=4, pad_id=8)
+    assert tokens.tolist() == [[8, 8, 1, 6, 3, 4]]  # level 1 codes are offset by K = 4
+    assert codes.tolist() == [[0, 0, 1, 2, 3, 0]]
+    assert real.tolist() == [[False, False, True, True, True, True]]
+
+
+def test_decode_schedules():
+    assert split_schedule(5, 5) == [1, 1, 1, 1, 1]
+    assert split_schedule(5, 2) == [3, 2]
+    assert split_schedule(5, 1) == [5]
+    assert parse_schedule(None, 5) == [1] * 5 and parse_schedule([2, 3], 5) == [2, 3]
+    with pytest.raises(ValueError, match="add up to the SID length 5"):
+        parse_schedule([2, 2], 5)
+    with pytest.raises(ValueError, match="between 1 and 5"):
+        parse_schedule(6, 5)
+
+
+def test_warmup_then_linear_decay():
+    assert warmup_linear_decay(0, 10, 110, 0.3) == pytest.approx(0.1)
+    assert warmup_linear_decay(9, 10, 110, 0.3) == pytest.approx(1.0)
+    assert warmup_linear_decay(60, 10, 110, 0.3) == pytest.approx(0.65)
+    assert warmup_linear_decay(500, 10, 110, 0.3) == pytest.approx(0.3)
+
+
+# ---------------------------------------------------------------- the RecBole model
+@pytest.fixture(scope="module")
+def sid_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("sid_cache"))
+
+
+@pytest.fixture
+def maskgr_settings(tiny, sid_cache):
+    return dict(tiny, sid_levels=2, sid_codebook_size=16, sid_cache_dir=sid_cache, hidden_size=32, n_heads=2,
+                inner_size=64, n_layers=1, beam_width=10, warmup_steps=5)
+
+
+def build_maskgr(settings):
+    config = make_config("MaskGR", "ml-100k", config_dict=settings)
+    dataset, loaders, model, trainer = quick_start.build(config, log=False)
+    return config, dataset, loaders, model, trainer
+
+
+def first_batch(loader):
+    batch = next(iter(loader))
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def test_full_sort_predict_contract(maskgr_settings):
+    config, dataset, (train, valid, test), model, _ = build_maskgr(maskgr_settings)
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        scores = model.full_sort_predict(interaction)
+    users = interaction[model.ITEM_SEQ].shape[0]
+    assert scores.shape == (users, dataset.item_num)
+    assert not torch.isnan(scores).any()
+    assert torch.isneginf(scores[:, 0]).all()
+    assert torch.isfinite(scores[:, 1:]).all()  # every real item is ranked
+    top = scores.topk(config["beam_width"], dim=1).indices
+    assert (top > 0).all() and all(len(set(row.tolist())) == len(row) for row in top)
+
+
+def test_predict_matches_one_pass_marginal_scores(maskgr_settings):
+    settings = dict(maskgr_settings, test_decoding="marginal")
+    _, dataset, (_, _, test), model, _ = build_maskgr(settings)
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        full = model.full_sort_predict(interaction)
+        items = torch.randint(1, dataset.item_num, (full.shape[0],))
+        interaction.update(type(interaction)({model.ITEM_ID: items}))
+        single = model.predict(interaction)
+    assert torch.allclose(single, full[torch.arange(full.shape[0]), items], atol=1e-5)
+
+
+def test_training_lowers_the_loss(maskgr_settings):
+    _, _, (train, _, _), model, trainer = build_maskgr(dict(maskgr_settings, dropout_prob=0.0))
+    batch = first_batch(train)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    torch.manual_seed(0)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(x) for x in losses)
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+def test_beam_width_below_topk_is_refused(maskgr_settings):
+    with pytest.raises(ValueError, match=r"beam_width \(5\) is below max\(topk\) \(10\)"):
+        build_maskgr(dict(maskgr_settings, beam_width=5))
+
+
+def test_maskgr_end_to_end_with_checkpoint_round_trip(maskgr_settings):
+    result = quick_start.run("MaskGR", "ml-100k", config_dict=maskgr_settings)
+    assert 0.0 <= result["test_result"]["recall@10"] <= 1.0
+    config, net, dataset, train, valid, test = quick_start.load_data_and_model(result["saved_model_file"])
+    trainer = quick_start.get_trainer(config)(config, net)
+    again = trainer.evaluate(test, load_best_model=False)
+    assert {k: float(v) for k, v in again.items()} == {k: float(v) for k, v in result["test_result"].items()}
+    assert trainer.last_decode_stats["users"] == len(test.dataset.inter_feat) or trainer.last_decode_stats["users"] > 0
+
+
+def test_prediction_does_not_depend_on_batch_mates(maskgr_settings):
+    """Histories are trimmed to the batch's longest and left-padded: padding must not change a user's scores."""
+    _, _, (train, _, _), model, _ = build_maskgr(maskgr_settings)
+    model.eval()
+    interaction = first_batch(train)  # prefixes of every length
+    lengths = interaction[model.ITEM_SEQ_LEN]
+    shortest = int(lengths.argmin())
+    assert lengths[shortest] < lengths.max()  # so the batch really pads this user
+    with torch.no_grad():
+        together = model._marginal_log_probs(interaction)[shortest]
+        alone = model._marginal_log_probs(interaction[torch.tensor([shortest])])[0]
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert F.softmax(alone, -1).sum(-1).sub(1).abs().max() < 1e-5
