@@ -84,3 +84,9 @@ def test_leaderboard_writes_one_table(tiny, workdir):
     data = json.loads((workdir / "res" / "leaderboard-ml-100k.json").read_text())
     assert data["rows"][1]["parameters"] > 0 and "torch" in data["versions"]
     assert 0.0 <= data["rows"][0]["recall@10"] <= 1.0
+
+
+def test_training_budget_ends_training_cleanly(tiny):
+    result = quick_start.run("SASRec", "ml-100k", config_dict=dict(tiny, epochs=50, train_budget_s=3))
+    assert result["train_time_s"] < 40  # 50 epochs would take minutes
+    assert result["best_valid_result"] is not None and os.path.isfile(result["saved_model_file"])

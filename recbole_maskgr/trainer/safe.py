@@ -8,6 +8,7 @@ trained on, so a checkpoint from another dataset or SID table is refused instead
 from __future__ import annotations
 
 import hashlib
+from time import monotonic
 
 import torch
 from recbole.utils import set_color
@@ -49,8 +50,52 @@ def plain_config(config) -> dict:
     return settings
 
 
+class TrainingBudgetSpent(Exception):
+    """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
+
+
+class BudgetedBatches:
+    """A train loader that stops yielding once the wall-clock budget is spent (mid-epoch too)."""
+
+    def __init__(self, loader, deadline: float):
+        self._loader, self._deadline = loader, deadline
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def __len__(self):
+        return len(self._loader)
+
+    def __iter__(self):
+        for index, batch in enumerate(self._loader):
+            if index and monotonic() >= self._deadline:  # at least one batch: epoch stats need a loss
+                break
+            yield batch
+
+
 class SafeCheckpointMixin:
-    """Replaces RecBole's pickle checkpoints; put it before the RecBole trainer in the bases."""
+    """Replaces RecBole's pickle checkpoints; put it before the RecBole trainer in the bases.
+
+    Also gives every trainer an optional wall-clock budget (`train_budget_s`): the epoch in
+    which it runs out is cut short, validated and checkpointed as usual, then training ends.
+    """
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        budget = self.config["train_budget_s"]
+        self._deadline = monotonic() + float(budget) if budget else None
+        try:
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        except TrainingBudgetSpent:
+            self.logger.info(f"Training budget of {budget}s spent; best validation result kept.")
+            return self.best_valid_score, self.best_valid_result
+
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        deadline = getattr(self, "_deadline", None)
+        if deadline is not None:
+            if monotonic() >= deadline:
+                raise TrainingBudgetSpent()
+            train_data = BudgetedBatches(train_data, deadline)
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
 
     def _checkpoint_state(self, epoch: int) -> dict:
         return {
