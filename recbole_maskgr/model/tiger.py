@@ -1,0 +1,312 @@
+"""TIGER: autoregressive generative retrieval over semantic IDs (Rajput et al., NeurIPS 2023).
+
+The autoregressive baseline for MaskGR on the very same SIDs, splits and trainer: a bidirectional
+encoder reads the history's SID tokens (MaskGR's token layout), and a causal decoder with
+cross-attention generates the next item's H codes left to right.
+
+Choices (see also ``decoding/ar_beam.py``):
+
+* One token table serves the encoder input, the decoder input and the output layer (tied, as T5
+  ties them): the decoder's position ``l`` is scored against level ``l``'s K code embeddings,
+  ``hidden @ E_l^T / sqrt(d)`` — MaskGR's output parameterisation, so the two differ only in how
+  they factorise the next item. The BOS token takes MaskGR's mask-id slot.
+* Positions: the encoder uses MaskGR's encoder (learned from the right, or rotary); the decoder
+  has H learned positions. T5's relative position bias and its 64-wide heads are not reproduced.
+* Only beam decoding: an autoregressive model has no one-pass marginal over the H levels.
+* Items the beams miss are ranked by the level-0 log-prob of the first decoding step (0 for the
+  other levels): the first factor of the item's likelihood, an upper bound of it, free to compute.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_maskgr.data.dataset import SIDSequentialDataset
+from recbole_maskgr.data.sequences import shape_train_dataset
+from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
+from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
+from recbole_maskgr.model.layers import BidirectionalEncoder
+from recbole_maskgr.model.maskgr import MaskGR
+from recbole_maskgr.trainer.diffusion_trainer import DiffusionTrainer
+
+DECODING_MODES = ("beam",)
+
+KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
+
+
+# ---------------------------------------------------------------- pure functions
+def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.Tensor:
+    """Teacher-forcing inputs: BOS, then the target's codes 0..H-2 as level-offset tokens.
+
+    codes [N, H] per-level codes in [0, K) -> tokens [N, H]; input l predicts code l.
+    """
+    depth = codes.shape[1]
+    offsets = torch.arange(depth - 1, device=codes.device) * codebook_size  # [H-1]
+    bos = torch.full_like(codes[:, :1], bos_id)  # [N, 1]
+    return torch.cat([bos, codes[:, :-1] + offsets], dim=1)  # [N, H]
+
+
+def tied_level_logits(hidden: torch.Tensor, code_emb: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Decoder states of positions start.. -> logits over each position's own level codes.
+
+    hidden [N, L, d], code_emb [H, K, d] (the tied token table, level by level) -> [N, L, K]
+    """
+    levels = code_emb[start : start + hidden.shape[1]]  # [L, K, d]
+    return torch.einsum("nld,lkd->nlk", hidden, levels) / math.sqrt(hidden.shape[-1])
+
+
+def sid_log_likelihood(log_probs: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Sum over levels of the codes' log-probs: log_probs [N, H, K], codes [N, H] -> [N]."""
+    return log_probs.gather(2, codes[:, :, None]).squeeze(2).sum(1)
+
+
+def check_beam_width(beam_width: int, topk) -> None:
+    """Beams rank the top of the list: fewer beams than max(topk) would leave it to the fallback."""
+    max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
+    if beam_width < max_topk:
+        raise ValueError(
+            f"beam_width ({beam_width}) is below max(topk) ({max_topk}): the beams would not fill "
+            f"the top-{max_topk} list. Set beam_width >= {max_topk}."
+        )
+
+
+# ---------------------------------------------------------------- decoder
+class Attention(nn.Module):
+    """Multi-head attention with queries and keys/values from separate inputs, so one module serves
+    cached causal self-attention and cross-attention to the encoder memory."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"hidden_size ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def keys_values(self, source: torch.Tensor) -> KV:
+        """source [N, S, d] -> keys, values [N, h, S, hd]."""
+        n, s, _ = source.shape
+        k, v = self.kv(source).view(n, s, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [N, h, S, hd] x2
+        return k, v
+
+    def forward(self, x, kv: KV, key_mask=None, causal: bool = False):
+        """x [N, L, d] attends to kv; key_mask [N, S] True = may be attended -> [N, L, d]."""
+        n, length, width = x.shape
+        q = self.q(x).view(n, length, self.n_heads, -1).transpose(1, 2)  # [N, h, L, hd]
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # [N, 1, 1, S]
+        y = F.scaled_dot_product_attention(
+            q, *kv, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
+        )  # [N, h, L, hd]
+        return self.out(y.transpose(1, 2).reshape(n, length, width))
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm: causal self-attention, cross-attention to the memory, feed-forward."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.self_attn = Attention(d_model, n_heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.cross_attn = Attention(d_model, n_heads, dropout)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, memory_kv: KV, memory_mask, past: KV | None = None):
+        """x [N, L, d]; with `past` (cached self-attention keys/values), L = 1 new position.
+
+        Returns (x [N, L, d], this block's self-attention keys/values including `past`).
+        """
+        h = self.norm1(x)
+        k, v = self.self_attn.keys_values(h)  # [N, h, L, hd] x2
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # [N, h, l+1, hd]
+        x = x + self.drop(self.self_attn(h, (k, v), causal=past is None))
+        x = x + self.drop(self.cross_attn(self.norm2(x), memory_kv, memory_mask))
+        return x + self.drop(self.ff(self.norm3(x))), (k, v)
+
+
+class CausalDecoder(nn.Module):
+    """Generates the H codes of one item; `forward` runs teacher-forced or one cached step."""
+
+    def __init__(self, length: int, d_model: int, n_layers: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.pos_emb = nn.Embedding(length, d_model)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model)
+
+    def memory_kv(self, memory: torch.Tensor) -> list[KV]:
+        """Cross-attention keys/values of each layer, computed once per user: memory [U, S, d]."""
+        return [block.cross_attn.keys_values(memory) for block in self.blocks]
+
+    def forward(self, x, memory_kv: list[KV], memory_mask, start: int = 0, past: list[KV] | None = None):
+        """x [N, L, d] embedded inputs of positions start..start+L-1 -> (hidden [N, L, d], cache per layer)."""
+        positions = torch.arange(start, start + x.shape[1], device=x.device)  # [L]
+        x = self.drop(x + self.pos_emb(positions)[None])
+        cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, memory_kv[i], memory_mask, None if past is None else past[i])
+            cache.append(kv)
+        return self.norm(x), cache
+
+
+# ---------------------------------------------------------------- the RecBole model
+class TIGER(SequentialRecommender):
+    input_type = InputType.POINTWISE
+    dataset_class = SIDSequentialDataset
+    trainer_class = DiffusionTrainer
+
+    # Shared with MaskGR: the same history layout and catalogue, so both models see identical tokens.
+    _history_items = MaskGR._history_items
+    _encode_history = MaskGR._encode_history
+    catalogue = MaskGR.catalogue
+    _init_weights = staticmethod(MaskGR._init_weights)
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        item_sid = dataset.item_sid.long()  # [n_items, H], row 0 = padding
+        self.register_buffer("item_sid", item_sid, persistent=True)
+        self.depth = item_sid.shape[1]
+        self.codebook_size = int(dataset.sid_codebook_size)
+        self.bos_id = self.depth * self.codebook_size  # MaskGR's mask slot
+        self.pad_id = self.bos_id + 1
+        self.hidden_size = config["hidden_size"]
+
+        self.beam_width = int(config["beam_width"])
+        check_beam_width(self.beam_width, config["topk"])
+        self.invalid_sid = config["invalid_sid"]
+        self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
+        for phase, mode in self.decoding.items():
+            if mode not in DECODING_MODES:
+                raise ValueError(
+                    f"{phase}_decoding must be 'beam' for TIGER, got '{mode}': an autoregressive model has "
+                    "no one-pass marginal over the H levels ('marginal' is MaskGR's)."
+                )
+        self.phase = "test"
+        self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: decoder rows, summed
+
+        self.encoder = BidirectionalEncoder(
+            vocab_size=self.pad_id + 1,
+            max_len=self.max_seq_length * self.depth,
+            d_model=self.hidden_size,
+            n_layers=config["n_layers"],
+            n_heads=config["n_heads"],
+            d_ff=config["inner_size"],
+            dropout=config["dropout_prob"],
+            position=config["position_embedding"],
+        )
+        self.decoder = CausalDecoder(
+            length=self.depth,
+            d_model=self.hidden_size,
+            n_layers=config["n_decoder_layers"],
+            n_heads=config["n_heads"],
+            d_ff=config["inner_size"],
+            dropout=config["dropout_prob"],
+        )
+        self.apply(self._init_weights)
+        self._catalogue = None
+
+    @classmethod
+    def prepare_train_dataset(cls, config, train_dataset):
+        return shape_train_dataset(config, train_dataset)
+
+    # ----- shared pieces -----------------------------------------------------------------------
+    def _code_emb(self) -> torch.Tensor:
+        """The tied token table's code rows, level by level: [H, K, d]."""
+        return self.encoder.token_emb.weight[: self.bos_id].view(self.depth, self.codebook_size, -1)
+
+    def _memory(self, interaction):
+        """Encoder states of the history: (memory [U, S, d], memory_mask [U, S])."""
+        tokens, real = self._encode_history(interaction)  # [U, S] each
+        real = real.clone()
+        real[:, -1] = True  # right-aligned: a no-op for any history, and no all-masked row if empty
+        return self.encoder(tokens, real), real
+
+    def teacher_forced_logits(self, memory, memory_mask, codes):
+        """Logits [N, H, K] of each level's code given the codes before it: codes [N, H]."""
+        inputs = self.encoder.token_emb(shift_right(codes, self.codebook_size, self.bos_id))  # [N, H, d]
+        hidden, _ = self.decoder(inputs, self.decoder.memory_kv(memory), memory_mask)  # [N, H, d]
+        return tied_level_logits(hidden, self._code_emb())
+
+    # ----- training -------------------------------------------------------------------------
+    def calculate_loss(self, interaction):
+        memory, memory_mask = self._memory(interaction)  # [B, S, d], [B, S]
+        codes = self.item_sid[interaction[self.POS_ITEM_ID]]  # [B, H]
+        logits = self.teacher_forced_logits(memory, memory_mask, codes)  # [B, H, K]
+        return F.cross_entropy(logits.flatten(0, 1), codes.flatten())
+
+    # ----- decoding ---------------------------------------------------------------------------
+    def predict(self, interaction):
+        """Teacher-forced log-likelihood of the given item's SID (raw model log-probs, summed)."""
+        memory, memory_mask = self._memory(interaction)
+        codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
+        log_probs = F.log_softmax(self.teacher_forced_logits(memory, memory_mask, codes), dim=-1)  # [B, H, K]
+        return sid_log_likelihood(log_probs, codes)
+
+    def make_step_fn(self, memory, memory_mask):
+        """`step_fn` for `autoregressive_beam_search` with a self-attention cache.
+
+        Cross-attention keys/values are computed once per user and picked per row by user index;
+        the cache of the previous call is reordered by `parent`.
+        """
+        memory_kv = self.decoder.memory_kv(memory)  # per layer, [U, h, S, hd] x2
+        state = {"cache": None}
+
+        def step_fn(user_index, parent, prefix):
+            level = prefix.shape[1]
+            if level == 0:
+                token = torch.full_like(user_index, self.bos_id)  # [N]
+            else:
+                token = prefix[:, -1] + (level - 1) * self.codebook_size  # [N]
+            rows_kv = [(k[user_index], v[user_index]) for k, v in memory_kv]  # [N, h, S, hd] x2 per layer
+            past = None if level == 0 else [(k[parent], v[parent]) for k, v in state["cache"]]
+            x = self.encoder.token_emb(token)[:, None]  # [N, 1, d]
+            hidden, state["cache"] = self.decoder(x, rows_kv, memory_mask[user_index], start=level, past=past)
+            logits = tied_level_logits(hidden, self._code_emb(), start=level)[:, 0]  # [N, K]
+            return F.log_softmax(logits, dim=-1)
+
+        return step_fn
+
+    def full_sort_predict(self, interaction):
+        """[U, n_items] scores: beam items first by beam log-prob, the rest by level-0 log-prob."""
+        start = time.perf_counter()
+        memory, memory_mask = self._memory(interaction)
+        step_fn = self.make_step_fn(memory, memory_mask)
+        first = {}
+
+        def recording_step_fn(user_index, parent, prefix):
+            log_probs = step_fn(user_index, parent, prefix)
+            first.setdefault("level0", log_probs)  # first call: one row per user, in user order
+            return log_probs
+
+        users = memory.shape[0]
+        result = autoregressive_beam_search(
+            recording_step_fn,
+            n_users=users,
+            H=self.depth,
+            K=self.codebook_size,
+            beam_width=self.beam_width,
+            catalogue=self.catalogue,
+            invalid=self.invalid_sid,
+        )
+        level_log_probs = torch.zeros(users, self.depth, self.codebook_size, device=memory.device)  # [U, H, K]
+        level_log_probs[:, 0] = first["level0"]
+        fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
+        ranking = items_from_beams(result.items, result.scores, fallback)  # [U, n_items-1]
+        scores = torch.full((users, self.n_items), float("-inf"), device=ranking.device)
+        scores[:, 1:] = ranking
+        self.decode_stats["users"] += users
+        self.decode_stats["passes"] += result.rows
+        self.decode_stats["seconds"] += time.perf_counter() - start
+        return scores
