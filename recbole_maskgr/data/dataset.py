@@ -1,0 +1,196 @@
+"""RecBole dataset hook that attaches semantic IDs (SIDs) to RecBole's internal item ids.
+
+Where it hooks in: RecBole's ``_data_processing`` filters, remaps ids, then calls
+``_user_item_feat_preparation`` (which re-orders ``item_feat`` so that row i = internal item id i),
+and only afterwards fills NaNs (float fields get the column mean), normalises and discretises. Item
+text must be read from the raw values, so the texts are collected right after
+``_user_item_feat_preparation``; the (slow) tokenizer runs once ``_data_processing`` is finished.
+``Dataset.copy`` (used by ``build()`` for the train/valid/test splits) is a shallow copy, so every
+split shares ``item_sid``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import numpy as np
+import torch
+
+from ..compat import apply_numpy_aliases
+
+apply_numpy_aliases()  # before RecBole is imported: it still reads numpy-1 aliases
+
+from recbole.data.dataset import SequentialDataset  # noqa: E402
+from recbole.utils.enum_type import FeatureType  # noqa: E402
+
+from ..sid.encode import DEFAULT_ENCODER  # noqa: E402
+from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
+from ..sid.tokenizer import SIDTokenizer  # noqa: E402
+
+SID_DEFAULTS = {
+    "sid_text_fields": ["title", "brand", "categories", "price"],
+    "sid_text_template": None,
+    "sid_text_encoder": DEFAULT_ENCODER,
+    "sid_encode_batch_size": 256,
+    "sid_levels": 4,
+    "sid_codebook_size": 256,
+    "sid_method": "residual_kmeans",
+    "sid_kmeans_iters": 25,
+    "sid_seed": None,  # None -> config['seed']
+    "sid_cache_dir": None,  # None -> <checkpoint_dir>/sid_cache
+}
+"""Config keys read by the hook and the value used when a key is absent (or None)."""
+
+
+def sid_config_value(config, key: str):
+    """``config[key]``, or the default of :data:`SID_DEFAULTS` when absent/None."""
+    value = config[key] if key in config else None
+    return SID_DEFAULTS[key] if value is None else value
+
+
+def _format_float(value: float) -> str:
+    """Plain decimal without trailing zeros: 12.5 -> '12.5', 5.0 -> '5'."""
+    return np.format_float_positional(float(value), trim="-")
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class SIDSequentialDataset(SequentialDataset):
+    """A :class:`recbole.data.dataset.SequentialDataset` with a semantic ID per item.
+
+    Attributes (set after loading):
+        item_sid (torch.LongTensor): ``[item_num, H]`` code table, row = RecBole internal item id,
+            row 0 (padding) all zeros and no real item has the all-zero SID; H = ``sid_levels + 1``.
+        sid_codebook_size (int): K; level l's codes and the de-dup digit lie in ``[0, K)``.
+        sid_report (dict): health figures, seconds per stage, cache status, fallback count.
+        sid_item_texts (list[str]): the text encoded for each internal id (index 0 = ``"[PAD]"``).
+    """
+
+    def _user_item_feat_preparation(self):
+        super()._user_item_feat_preparation()
+        # item_feat rows are now aligned with internal item ids and NaNs are not yet filled:
+        # the right moment to read raw values. Validation errors come here, before any encoding.
+        self.sid_item_texts, self._sid_n_fallback = self._collect_item_texts()
+
+    def _data_processing(self):
+        super()._data_processing()
+        self._build_item_sid()
+
+    # ------------------------------------------------------------------ texts
+    def _sid_text_fields(self) -> list[str]:
+        fields = sid_config_value(self.config, "sid_text_fields")
+        if isinstance(fields, str):
+            fields = [fields]
+        return list(fields)
+
+    def _collect_item_texts(self) -> tuple[list[str], int]:
+        """Texts for internal ids 1..item_num-1 (index 0 is padding), and the fallback count."""
+        fields = self._sid_text_fields()
+        if self.item_feat is None:
+            raise ValueError(
+                f"SIDs need item text, but no .item features were loaded for dataset "
+                f"'{self.dataset_name}' (configured sid_text_fields: {fields}). Put a "
+                f"'{self.dataset_name}.item' file next to the .inter file and make sure `load_col` "
+                f"includes it, e.g. load_col: {{inter: [...], item: [{self.iid_field}, {', '.join(fields)}]}}."
+            )
+        present = [f for f in self.item_feat.columns if f != self.iid_field]
+        template = sid_config_value(self.config, "sid_text_template")
+        if template is not None:  # a template may name loaded fields beyond sid_text_fields
+            fields = fields + [f for f in template_fields(template) if f not in fields]
+        used = [f for f in fields if f in present]
+        if not used:
+            raise ValueError(
+                f"None of the configured sid_text_fields {fields} is loaded from "
+                f"'{self.dataset_name}.item'; loaded item fields: {present}. Set `sid_text_fields` "
+                f"to some of these, or add the fields to `load_col` (item: [...])."
+            )
+        missing = [f for f in fields if f not in present]
+        if missing:
+            self.logger.info(f"SID text: fields {missing} are not loaded and are skipped; using {used}")
+
+        columns = {f: self._field_strings(f) for f in used}
+        texts = build_item_texts(columns, used, template)  # [item_num]
+        raw_ids = list(self.field2id_token[self.iid_field])  # [item_num]
+        texts, n_fallback = apply_fallback(texts[1:], raw_ids[1:])  # row 0 is padding
+        if n_fallback:
+            self.logger.warning(
+                f"SID text: {n_fallback} of {len(texts)} items have no value in {used}; "
+                f"they are encoded as 'item <raw id>'"
+            )
+        return ["[PAD]"] + texts, n_fallback
+
+    def _field_strings(self, field: str) -> list[str | None]:
+        """Raw readable values of an item field, one per internal item id (None = missing)."""
+        ftype = self.field2type[field]
+        values = self.item_feat[field].values
+        seq_sep = self.config["seq_separator"] or " "
+        joiner = seq_sep if seq_sep.strip() == "" else seq_sep.strip() + " "
+        out: list[str | None] = []
+        if ftype in (FeatureType.TOKEN, FeatureType.TOKEN_SEQ):
+            id2token = self.field2id_token[field]
+            for v in values:
+                if ftype == FeatureType.TOKEN:
+                    if _is_missing(v) or int(v) == 0:  # 0 = [PAD], RecBole's id for an empty cell
+                        out.append(None)
+                    else:
+                        out.append(str(id2token[int(v)]))
+                else:
+                    if _is_missing(v) or len(v) == 0:
+                        out.append(None)
+                    else:
+                        out.append(joiner.join(str(id2token[int(i)]) for i in v if int(i) != 0))
+        elif ftype == FeatureType.FLOAT:
+            out = [None if _is_missing(v) else _format_float(v) for v in values]
+        else:  # FLOAT_SEQ
+            for v in values:
+                if _is_missing(v) or len(v) == 0:
+                    out.append(None)
+                else:
+                    out.append(joiner.join(_format_float(x) for x in v if not math.isnan(x)))
+        return out
+
+    # ------------------------------------------------------------------ codes
+    def _build_item_sid(self):
+        config = self.config
+        seed = sid_config_value(config, "sid_seed")
+        if seed is None:
+            seed = config["seed"] if config["seed"] is not None else 2020
+        cache_dir = sid_config_value(config, "sid_cache_dir")
+        if cache_dir is None:
+            cache_dir = os.path.join(config["checkpoint_dir"] or "saved", "sid_cache")
+        device = config["device"] if config["device"] is not None else "cpu"
+        tokenizer = SIDTokenizer(
+            text_encoder=sid_config_value(config, "sid_text_encoder"),
+            levels=sid_config_value(config, "sid_levels"),
+            codebook_size=sid_config_value(config, "sid_codebook_size"),
+            method=sid_config_value(config, "sid_method"),
+            n_iter=sid_config_value(config, "sid_kmeans_iters"),
+            seed=seed,
+            cache_dir=cache_dir,
+            device=str(device),
+            batch_size=sid_config_value(config, "sid_encode_batch_size"),
+            show_progress=bool(config["show_progress"]),
+            reserve_zero=True,
+        )
+        codes, report = tokenizer.fit_transform(self.sid_item_texts[1:])  # [item_num - 1, H]
+        padding = torch.zeros((1, tokenizer.H), dtype=torch.long)  # [1, H]
+        self.item_sid = torch.cat([padding, codes], dim=0)  # [item_num, H]
+        self.sid_codebook_size = tokenizer.codebook_size
+        report["n_text_fallback"] = self._sid_n_fallback
+        self.sid_report = report
+        del self._sid_n_fallback
+        self._log_sid_report(report)
+
+    def _log_sid_report(self, r: dict):
+        seconds = ", ".join(f"{k} {v:.2f}s" for k, v in r["seconds"].items())
+        cache = r["cache"]
+        self.logger.info(
+            f"SID table: {r['n_items']} items, H={r['H']} ({r['levels']} levels x {r['codebook_size']} "
+            f"codes + dedup digit, {r['method']}); collisions {100 * r['collision_rate']:.1f}% of items "
+            f"({r['n_collision_groups']} groups, largest {r['largest_group']}); max dedup digit "
+            f"{r['max_dedup_digit']}; codes used per level {r['codes_used_per_level']}; "
+            f"items with fallback text {r['n_text_fallback']}; cache: codes {cache['codes']}, "
+            f"embeddings {cache['embeddings']} ({r.get('cache_file', 'no cache file')}); {seconds}"
+        )

@@ -1,0 +1,173 @@
+"""SIDTokenizer: item texts -> semantic-ID code table, with an on-disk cache and a health report.
+
+One object ties the stages together (encode -> quantise -> de-duplicate) so that the dataset hook, the
+CLI and the tests all build SIDs the same way. Every setting is a plain constructor argument (no
+RecBole Config here), arguments are validated before any slow work, and each stage is timed: the
+seconds go into the report next to the health figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .cache import SIDCache, make_key
+from .encode import DEFAULT_ENCODER, canonical_encoder_name, encode_texts
+from .quantize import ALGORITHM_VERSION, METHODS, add_dedup_digit, quantize, sid_health
+
+logger = logging.getLogger(__name__)
+
+
+class SIDTokenizer:
+    """Build an ``[n, levels + 1]`` SID table (last column = de-dup digit) for a list of item texts.
+
+    Args:
+        text_encoder: sentence-transformers model name or path (default: offline all-MiniLM-L6-v2).
+        levels: quantiser levels L (H = L + 1 with the de-dup digit).
+        codebook_size: K codes per level; the de-dup digit also stays below K.
+        method: one of ``residual_kmeans``, ``rq``, ``kmeans`` (see :mod:`.quantize`).
+        n_iter: k-means iterations per level.
+        seed: k-means seed.
+        cache_dir: folder for cached embeddings and code tables; None disables caching.
+        device, batch_size, show_progress: passed to the text encoder.
+        reserve_zero: keep the all-zero SID free (it is the padding row of the dataset's table).
+    """
+
+    def __init__(
+        self,
+        text_encoder: str = DEFAULT_ENCODER,
+        levels: int = 4,
+        codebook_size: int = 256,
+        method: str = "residual_kmeans",
+        n_iter: int = 25,
+        seed: int = 2020,
+        cache_dir: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 256,
+        show_progress: bool = True,
+        reserve_zero: bool = True,
+    ):
+        for name, value, low in (
+            ("sid_levels", levels, 1),
+            ("sid_codebook_size", codebook_size, 2),
+            ("sid_kmeans_iters", n_iter, 1),
+            ("sid_encode_batch_size", batch_size, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if method not in METHODS:
+            raise ValueError(f"unknown sid_method {method!r}; choose one of {list(METHODS)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"sid_seed must be an integer, got {seed!r}")
+        if not isinstance(text_encoder, str) or not text_encoder:
+            raise ValueError(f"sid_text_encoder must be a model name or path, got {text_encoder!r}")
+        self.text_encoder = text_encoder
+        self.levels = int(levels)
+        self.codebook_size = int(codebook_size)
+        self.method = method
+        self.n_iter = int(n_iter)
+        self.seed = int(seed)
+        self.cache = SIDCache(cache_dir) if cache_dir else None
+        self.device = str(device)
+        self.batch_size = int(batch_size)
+        self.show_progress = show_progress
+        self.reserve_zero = reserve_zero
+
+    @property
+    def H(self) -> int:
+        """SID length: quantiser levels plus the de-dup digit."""
+        return self.levels + 1
+
+    def _embedding_key(self, texts: Sequence[str]) -> str:
+        return make_key("emb", texts, encoder=canonical_encoder_name(self.text_encoder))
+
+    def _codes_key(self, texts: Sequence[str]) -> str:
+        return make_key(
+            "sid",
+            texts,
+            encoder=canonical_encoder_name(self.text_encoder),
+            levels=self.levels,
+            codebook_size=self.codebook_size,
+            method=self.method,
+            n_iter=self.n_iter,
+            seed=self.seed,
+            reserve_zero=self.reserve_zero,
+            algorithm=ALGORITHM_VERSION,
+        )
+
+    @staticmethod
+    def _check_texts(texts: Sequence[str]) -> list[str]:
+        if texts is None or len(texts) == 0:
+            raise ValueError("SIDTokenizer: the item text list is empty; there is nothing to tokenize")
+        texts = list(texts)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise ValueError(f"SIDTokenizer: texts must be strings; item {bad[0]} is {texts[bad[0]]!r}")
+        return texts
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, str]:
+        """Embeddings float32 [n, d] for ``texts`` and where they came from (``hit``, ``miss``, ``off``)."""
+        texts = self._check_texts(texts)
+        key = self._embedding_key(texts)
+        if self.cache is not None:
+            cached = self.cache.load("emb", key)
+            if cached is not None and cached.get("emb") is not None and cached["emb"].shape[0] == len(texts):
+                return cached["emb"].numpy(), "hit"
+        emb = encode_texts(
+            texts, self.text_encoder, device=self.device, batch_size=self.batch_size,
+            show_progress=self.show_progress,
+        )  # [n, d]
+        if self.cache is not None:
+            self.cache.save("emb", key, {"emb": torch.from_numpy(emb)})
+        return emb, ("miss" if self.cache is not None else "off")
+
+    def fit_transform(self, texts: Sequence[str]) -> tuple[torch.Tensor, dict]:
+        """SID table LongTensor [n, levels + 1] for ``texts`` (row i = item i) and a report dict.
+
+        The report holds the health figures of :func:`.quantize.sid_health`, ``seconds`` per stage,
+        ``cache`` (``hit``/``miss``/``off`` for embeddings and codes) and ``cache_file``.
+        """
+        texts = self._check_texts(texts)
+        seconds = {}
+        report = {"encoder": self.text_encoder, "method": self.method, "seed": self.seed}
+
+        t0 = time.perf_counter()
+        key = self._codes_key(texts)
+        cached = self.cache.load("sid", key) if self.cache is not None else None
+        seconds["cache_lookup"] = time.perf_counter() - t0
+        if cached is not None:
+            codes = cached.get("codes")
+            if codes is not None and tuple(codes.shape) == (len(texts), self.H):
+                report["cache"] = {"codes": "hit", "embeddings": "not needed"}
+                report["cache_file"] = self.cache.path("sid", key)
+                report.update(sid_health(codes.numpy(), self.codebook_size))
+                report["seconds"] = seconds
+                return codes.long(), report
+            logger.warning(f"SID cache file {self.cache.path('sid', key)} has an unexpected shape; rebuilding")
+
+        t0 = time.perf_counter()
+        emb, emb_source = self.embed(texts)  # [n, d]
+        seconds["encode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        base = quantize(emb, self.method, self.levels, self.codebook_size, self.seed, self.n_iter)  # [n, L]
+        seconds["quantize"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        full = add_dedup_digit(base, self.codebook_size, reserve_zero=self.reserve_zero)  # [n, L+1]
+        seconds["dedup"] = time.perf_counter() - t0
+
+        codes = torch.from_numpy(full).long()  # [n, H]
+        report["cache"] = {"codes": "miss" if self.cache is not None else "off", "embeddings": emb_source}
+        if self.cache is not None:
+            t0 = time.perf_counter()
+            report["cache_file"] = self.cache.save("sid", key, {"codes": codes})
+            seconds["cache_write"] = time.perf_counter() - t0
+        report.update(sid_health(full, self.codebook_size))
+        report["embedding_dim"] = int(emb.shape[1])
+        report["seconds"] = seconds
+        return codes, report
