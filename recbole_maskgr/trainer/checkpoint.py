@@ -25,12 +25,12 @@ class CheckpointError(RuntimeError):
 
 def to_plain(value):
     """Turn config values into data the weights-only unpickler accepts."""
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass
+        return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, enum.Enum):
         return value.name
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
