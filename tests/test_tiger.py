@@ -312,7 +312,7 @@ def test_training_lowers_the_loss(tiger_settings):
 def test_bad_decoding_settings_are_refused(tiger_settings):
     with pytest.raises(ValueError, match=r"beam_width \(5\) is below max\(topk\) \(10\)"):
         build_tiger(dict(tiger_settings, beam_width=5))
-    with pytest.raises(ValueError, match="valid_decoding must be 'beam' for TIGER"):
+    with pytest.raises(ValueError, match=r"valid_decoding must be one of \('beam',\) for TIGER, got 'marginal'"):
         build_tiger(dict(tiger_settings, valid_decoding="marginal"))
 
 

@@ -19,24 +19,16 @@ Choices (see also ``decoding/ar_beam.py``):
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 import torch.nn.functional as F
-from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.utils import InputType
 from torch import nn
 
-from recbole_maskgr.data.dataset import SIDSequentialDataset
-from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
+from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.layers import BidirectionalEncoder
-from recbole_maskgr.model.maskgr import MaskGR
-from recbole_maskgr.trainer.diffusion_trainer import DiffusionTrainer
-
-DECODING_MODES = ("beam",)
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
 
@@ -51,30 +43,6 @@ def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.T
     offsets = torch.arange(depth - 1, device=codes.device) * codebook_size  # [H-1]
     bos = torch.full_like(codes[:, :1], bos_id)  # [N, 1]
     return torch.cat([bos, codes[:, :-1] + offsets], dim=1)  # [N, H]
-
-
-def tied_level_logits(hidden: torch.Tensor, code_emb: torch.Tensor, start: int = 0) -> torch.Tensor:
-    """Decoder states of positions start.. -> logits over each position's own level codes.
-
-    hidden [N, L, d], code_emb [H, K, d] (the tied token table, level by level) -> [N, L, K]
-    """
-    levels = code_emb[start : start + hidden.shape[1]]  # [L, K, d]
-    return torch.einsum("nld,lkd->nlk", hidden, levels) / math.sqrt(hidden.shape[-1])
-
-
-def sid_log_likelihood(log_probs: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """Sum over levels of the codes' log-probs: log_probs [N, H, K], codes [N, H] -> [N]."""
-    return log_probs.gather(2, codes[:, :, None]).squeeze(2).sum(1)
-
-
-def check_beam_width(beam_width: int, topk) -> None:
-    """Beams rank the top of the list: fewer beams than max(topk) would leave it to the fallback."""
-    max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
-    if beam_width < max_topk:
-        raise ValueError(
-            f"beam_width ({beam_width}) is below max(topk) ({max_topk}): the beams would not fill "
-            f"the top-{max_topk} list. Set beam_width >= {max_topk}."
-        )
 
 
 # ---------------------------------------------------------------- decoder
@@ -162,40 +130,14 @@ class CausalDecoder(nn.Module):
 
 
 # ---------------------------------------------------------------- the RecBole model
-class TIGER(SequentialRecommender):
-    input_type = InputType.POINTWISE
-    dataset_class = SIDSequentialDataset
-    trainer_class = DiffusionTrainer
+class TIGER(SIDGenerativeRecommender):
+    """Shares MaskGR's base: the same history layout and catalogue, so both see identical tokens."""
 
-    # Shared with MaskGR: the same history layout and catalogue, so both models see identical tokens.
-    _history_items = MaskGR._history_items
-    _encode_history = MaskGR._encode_history
-    catalogue = MaskGR.catalogue
-    _init_weights = staticmethod(MaskGR._init_weights)
+    decoding_modes = ("beam",)  # an autoregressive model has no one-pass marginal over the H levels
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        item_sid = dataset.item_sid.long()  # [n_items, H], row 0 = padding
-        self.register_buffer("item_sid", item_sid, persistent=True)
-        self.depth = item_sid.shape[1]
-        self.codebook_size = int(dataset.sid_codebook_size)
-        self.bos_id = self.depth * self.codebook_size  # MaskGR's mask slot
-        self.pad_id = self.bos_id + 1
-        self.hidden_size = config["hidden_size"]
-
-        self.beam_width = int(config["beam_width"])
-        check_beam_width(self.beam_width, config["topk"])
-        self.invalid_sid = config["invalid_sid"]
-        self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
-        for phase, mode in self.decoding.items():
-            if mode not in DECODING_MODES:
-                raise ValueError(
-                    f"{phase}_decoding must be 'beam' for TIGER, got '{mode}': an autoregressive model has "
-                    "no one-pass marginal over the H levels ('marginal' is MaskGR's)."
-                )
-        self.phase = "test"
-        self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: decoder rows, summed
-
+        self.bos_id = self.special_id  # MaskGR's mask slot
         self.encoder = BidirectionalEncoder(
             vocab_size=self.pad_id + 1,
             max_len=self.max_seq_length * self.depth,
@@ -215,17 +157,8 @@ class TIGER(SequentialRecommender):
             dropout=config["dropout_prob"],
         )
         self.apply(self._init_weights)
-        self._catalogue = None
-
-    @classmethod
-    def prepare_train_dataset(cls, config, train_dataset):
-        return shape_train_dataset(config, train_dataset)
 
     # ----- shared pieces -----------------------------------------------------------------------
-    def _code_emb(self) -> torch.Tensor:
-        """The tied token table's code rows, level by level: [H, K, d]."""
-        return self.encoder.token_emb.weight[: self.bos_id].view(self.depth, self.codebook_size, -1)
-
     def _memory(self, interaction):
         """Encoder states of the history: (memory [U, S, d], memory_mask [U, S])."""
         tokens, real = self._encode_history(interaction)  # [U, S] each
@@ -304,9 +237,4 @@ class TIGER(SequentialRecommender):
         level_log_probs[:, 0] = first["level0"]
         fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
         ranking = items_from_beams(result.items, result.scores, fallback)  # [U, n_items-1]
-        scores = torch.full((users, self.n_items), float("-inf"), device=ranking.device)
-        scores[:, 1:] = ranking
-        self.decode_stats["users"] += users
-        self.decode_stats["passes"] += result.rows
-        self.decode_stats["seconds"] += time.perf_counter() - start
-        return scores
+        return self._full_scores(ranking, result.rows, start)

@@ -1,0 +1,118 @@
+"""What MaskGR and TIGER share: the SID table, the history token layout, decoding settings,
+the catalogue for constrained search, and the bookkeeping of full-sort scores."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_maskgr.data.dataset import SIDSequentialDataset
+from recbole_maskgr.data.sequences import shape_train_dataset
+from recbole_maskgr.decoding import SIDCatalogue
+from recbole_maskgr.model.diffusion import items_to_tokens, right_align
+from recbole_maskgr.trainer.diffusion_trainer import DiffusionTrainer
+
+
+def tied_level_logits(hidden: torch.Tensor, code_emb: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """States of item positions start.. -> logits over each position's own level codes (tied weights).
+
+    hidden [N, L, d], code_emb [H, K, d] (the token table, level by level) -> [N, L, K]. Dividing by
+    sqrt(d) keeps unit-scale embeddings from saturating the softmax (a small model stalls without it).
+    """
+    levels = code_emb[start : start + hidden.shape[1]]  # [L, K, d]
+    return torch.einsum("nld,lkd->nlk", hidden, levels) / math.sqrt(hidden.shape[-1])
+
+
+def sid_log_likelihood(log_probs: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Sum over levels of the codes' log-probs: log_probs [N, H, K], codes [N, H] -> [N]."""
+    return log_probs.gather(2, codes[:, :, None]).squeeze(2).sum(1)
+
+
+def check_beam_width(beam_width: int, topk) -> None:
+    """Beams rank the top of the list: fewer beams than max(topk) would leave it to the fallback."""
+    max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
+    if beam_width < max_topk:
+        raise ValueError(
+            f"beam_width ({beam_width}) is below max(topk) ({max_topk}): the beams would not fill "
+            f"the top-{max_topk} list. Set beam_width >= {max_topk}."
+        )
+
+
+class SIDGenerativeRecommender(SequentialRecommender):
+    """Base for models that generate the next item's semantic ID."""
+
+    input_type = InputType.POINTWISE
+    dataset_class = SIDSequentialDataset
+    trainer_class = DiffusionTrainer
+    decoding_modes: tuple = ("beam",)
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        item_sid = dataset.item_sid.long()  # [n_items, H], row 0 = padding
+        self.register_buffer("item_sid", item_sid, persistent=True)
+        self.depth = item_sid.shape[1]
+        self.codebook_size = int(dataset.sid_codebook_size)
+        self.special_id = self.depth * self.codebook_size  # MaskGR's mask token, TIGER's BOS
+        self.pad_id = self.special_id + 1
+        self.hidden_size = config["hidden_size"]
+        self.beam_width = int(config["beam_width"])
+        check_beam_width(self.beam_width, config["topk"])
+        self.invalid_sid = config["invalid_sid"]
+        self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
+        for phase, mode in self.decoding.items():
+            if mode not in self.decoding_modes:
+                raise ValueError(
+                    f"{phase}_decoding must be one of {self.decoding_modes} for {type(self).__name__}, got '{mode}'"
+                )
+        self.phase = "test"  # the trainer switches to "valid" while validating
+        self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
+        self._catalogue = None
+
+    def _code_emb(self) -> torch.Tensor:
+        """The tied token table's code rows, level by level: [H, K, d]."""
+        return self.encoder.token_emb.weight[: self.special_id].view(self.depth, self.codebook_size, -1)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=1.0)  # logits divide by sqrt(d): unit-scale start
+
+    @classmethod
+    def prepare_train_dataset(cls, config, train_dataset):
+        return shape_train_dataset(config, train_dataset)
+
+    @property
+    def catalogue(self) -> SIDCatalogue:
+        if self._catalogue is None or self._catalogue.codes.device != self.item_sid.device:
+            self._catalogue = SIDCatalogue(self.item_sid[1:], self.codebook_size)
+        return self._catalogue
+
+    def _history_items(self, interaction) -> torch.Tensor:
+        """Right-aligned history [B, T] trimmed to the longest history in the batch."""
+        seq, lengths = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        width = int(lengths.max())
+        return right_align(seq[:, :width], lengths)
+
+    def _encode_history(self, interaction):
+        """History SID tokens [U, T*H] (left-padded) and their real-token mask."""
+        history = self._history_items(interaction)  # [U, T]
+        tokens, _, real = items_to_tokens(history, self.item_sid, self.codebook_size, self.pad_id)
+        return tokens, real
+
+    def _full_scores(self, ranking: torch.Tensor, passes: int, start: float) -> torch.Tensor:
+        """RecBole's [U, n_items] layout (column 0 = padding item, -inf) plus decoding statistics."""
+        scores = torch.full((ranking.shape[0], self.n_items), float("-inf"), device=ranking.device)
+        scores[:, 1:] = ranking
+        self.decode_stats["users"] += ranking.shape[0]
+        self.decode_stats["passes"] += passes
+        self.decode_stats["seconds"] += time.perf_counter() - start
+        return scores
