@@ -46,7 +46,10 @@ def create_dataset(config):
     from recbole.data import dataset as recbole_datasets
     from recbole.utils import ModelType
 
+    from recbole_maskgr.data.checks import validate_inputs
+
     check_dataset_files(config)
+    validate_inputs(config)  # settings and atomic files, before SID embedding or training
     model_class = get_model(config["model"])
     dataset_class = getattr(model_class, "dataset_class", None)
     if dataset_class is None:
@@ -149,6 +152,9 @@ def run(
         "parameters": count_parameters(net),
         "train_time_s": train_time,
         "test_eval_time_s": eval_time,
+        "test_users": len(test_data.dataset),
+        "epochs_trained": len(trainer.train_loss_dict),
+        "decode_stats": getattr(trainer, "last_decode_stats", None),
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
 

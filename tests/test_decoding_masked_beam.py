@@ -233,16 +233,22 @@ def test_validation_errors():
     assert empty.items.shape == (0, 2) and empty.nfe == 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu():
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # CUDA joins where there is one
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_search_state_on_a_device_matches_the_reference(device):
+    """The catalogue's device holds the search state; results equal a plain CPU search."""
     H, K, B, U = 4, 6, 7, 5
     codes = random_catalogue(11, 80, H, K)
     fn = random_fn(U, H, K, 5)
-    cpu = masked_beam_search(fn, U, H, K, B, catalogue=SIDCatalogue(codes, K))
-    gpu = masked_beam_search(lambda ui, t: fn(ui.cpu(), t.cpu()).cuda(), U, H, K, B,
-                             catalogue=SIDCatalogue(codes.cuda(), K))
-    assert torch.equal(cpu.items, gpu.items.cpu())
-    torch.testing.assert_close(cpu.scores, gpu.scores.cpu())
+    reference = masked_beam_search(fn, U, H, K, B, catalogue=SIDCatalogue(codes, K))
+    moved = masked_beam_search(lambda ui, t: fn(ui.cpu(), t.cpu()).to(device), U, H, K, B,
+                               catalogue=SIDCatalogue(codes.to(device), K))
+    assert moved.items.device.type == device
+    assert torch.equal(reference.items, moved.items.cpu())
+    torch.testing.assert_close(reference.scores, moved.scores.cpu())
+    assert (reference.items >= 0).all()
 
 
 def test_constrained_search_skips_passes_for_complete_beams():

@@ -1,0 +1,153 @@
+"""Amazon Beauty leaderboard: MaskGR, TIGER, SASRec, BERT4Rec and Pop on one split, one seed.
+
+    # CPU budget: every model gets the same wall-clock training budget (early stopping allowed)
+    python benchmarks/beauty_leaderboard.py --budget-minutes 20 --jobs 1
+    # full budget (the paper's scale; for a GPU machine)
+    python benchmarks/beauty_leaderboard.py --full
+
+Each model runs in its own process (so peak memory is its own), with one torch thread per job.
+Writes results/amazon-beauty.md and results/amazon-beauty.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import REPO, SHARED_DATA, header, machine, markdown_table, versions, write_json  # noqa: E402
+
+MODELS = ["MaskGR", "TIGER", "SASRec", "BERT4Rec", "Pop"]
+METRICS = ["recall@5", "recall@10", "recall@20", "recall@50", "ndcg@5", "ndcg@10", "ndcg@20", "mrr@10"]
+COMMON = {
+    "topk": [5, 10, 20, 50],
+    "metrics": ["Recall", "NDCG", "MRR"],
+    "valid_metric": "NDCG@10",
+    "show_progress": False,
+    "eval_batch_size": 256,
+}
+# The paper's reference scale (maskgr-spec.md section 3), for a GPU.
+FULL = {
+    "MaskGR": {"n_layers": 8, "n_heads": 8, "inner_size": 3072, "dropout_prob": 0.25, "position_embedding": "rotary",
+               "learning_rate": 0.003, "train_batch_size": 2048, "warmup_steps": 10000, "epochs": 2000,
+               "stopping_step": 10, "train_samples": "sequence", "target_mask_prob": 0.0},
+    "TIGER": {"n_layers": 4, "n_decoder_layers": 4, "inner_size": 1024, "dropout_prob": 0.15, "epochs": 200},
+    "SASRec": {"epochs": 300},
+    "BERT4Rec": {"epochs": 300},
+    "Pop": {"epochs": 1},
+}
+
+
+def run_one(model: str, settings: dict, out_json: str) -> None:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from recbole_maskgr.quick_start import run
+
+    start = time.perf_counter()
+    result = run(model, "amazon-beauty", config_dict=settings)
+    result["wall_s"] = time.perf_counter() - start
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_json(out_json, result)
+
+
+def row_of(result: dict) -> dict:
+    test = result.get("test_result") or {}
+    decode = result.get("decode_stats") or {}
+    users = result.get("test_users") or 0
+    row = {"model": result["model"]}
+    row.update({m: float(test[m]) if m in test else None for m in METRICS})
+    row.update(
+        parameters=result.get("parameters"),
+        train_s=round(result.get("train_time_s", 0.0)),
+        epochs=result.get("epochs_trained"),
+        eval_users_per_s=round(users / result["test_eval_time_s"], 1) if result.get("test_eval_time_s") else None,
+        passes_per_user=round(decode["nfe_per_user"], 1) if decode else 1.0,
+        peak_rss_mb=round(result.get("peak_rss_mb", 0.0)),
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--budget-minutes", type=float, default=20.0, help="training budget per model (CPU budget)")
+    parser.add_argument("--full", action="store_true", help="the paper's scale, no budget (GPU)")
+    parser.add_argument("--data-path", default=SHARED_DATA)
+    parser.add_argument("--jobs", type=int, default=1, help="models trained at once (one thread each)")
+    parser.add_argument("--out", default=os.path.join(REPO, "results", "amazon-beauty"))
+    parser.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="extra setting")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run_one(args.one, json.loads(args.settings), args.result)
+        return
+
+    models = [m for m in args.models.split(",") if m]
+    work = os.path.abspath(args.out + "-runs")
+    os.makedirs(work, exist_ok=True)
+    settings = {}
+    for model in models:
+        s = dict(COMMON, data_path=os.path.abspath(args.data_path), checkpoint_dir=os.path.join(work, "saved"))
+        s["sid_cache_dir"] = os.path.join(work, "sid_cache")
+        if args.full:
+            s.update(FULL.get(model, {}))
+        else:
+            s["train_budget_s"] = args.budget_minutes * 60
+            s["epochs"] = 1000
+        for item in args.set:
+            target, _, assignment = item.partition(":")
+            key, _, value = assignment.partition("=")
+            if target in (model, "all"):
+                s[key] = json.loads(value) if value[:1] in "[{0123456789-tf" else value
+        settings[model] = s
+
+    # MaskGR and TIGER share one SID table: build (or find) it once, before jobs run in parallel.
+    sid_models = [m for m in models if m in ("MaskGR", "TIGER")]
+    if sid_models:
+        from recbole_maskgr.config import make_config
+        from recbole_maskgr.quick_start import create_dataset
+
+        create_dataset(make_config(sid_models[0], "amazon-beauty", config_dict=settings[sid_models[0]]))
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+
+    def launch(model: str):
+        out_json = os.path.join(work, f"{model}.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--one", model, "--settings", json.dumps(settings[model]),
+               "--result", out_json]
+        with open(os.path.join(work, f"{model}.log"), "w") as log:
+            code = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        if code != 0 or not os.path.isfile(out_json):
+            print(f"{model} failed (exit {code}); see {work}/{model}.log", file=sys.stderr)
+            return model, None
+        with open(out_json, encoding="utf-8") as handle:
+            return model, json.load(handle)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = {m: r for m, r in pool.map(launch, models) if r is not None}
+
+    rows = [row_of(results[m]) for m in models if m in results]
+    budget = "full (paper scale)" if args.full else f"CPU budget: {args.budget_minutes:g} min training per model"
+    columns = ["model", *METRICS, "parameters", "train_s", "epochs", "eval_users_per_s", "passes_per_user",
+               "peak_rss_mb"]
+    text = header("Amazon Beauty leaderboard", f"\n{budget}; {args.jobs} job(s) at once, 1 torch thread each.\n")
+    text += "\n" + markdown_table(rows, columns)
+    with open(args.out + ".md", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    write_json(args.out + ".json", {"machine": machine(), "versions": versions(), "budget": budget,
+                                    "settings": settings, "rows": rows, "results": results})
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

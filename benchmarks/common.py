@@ -1,0 +1,53 @@
+"""Shared bits of the benchmark scripts: machine description, versions, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets")
+
+
+def versions() -> dict:
+    import recbole
+    import torch
+
+    return {"python": platform.python_version(), "recbole": recbole.__version__, "torch": torch.__version__}
+
+
+def machine() -> str:
+    from recbole_maskgr.quick_start import machine_description
+
+    return machine_description()
+
+
+def command_line() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+
+
+def write_json(path: str, payload: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, default=str)
+
+
+def header(title: str, extra: str = "") -> str:
+    return (
+        f"# {title}\n\nCommand: `{command_line()}`  \nMachine: {machine()}  \n"
+        f"Versions: {versions()}  \nDate: {time.strftime('%Y-%m-%d %H:%M')}\n{extra}\n"
+    )
+
+
+def markdown_table(rows: list[dict], columns: list[str], digits: int = 4) -> str:
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

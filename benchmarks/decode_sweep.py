@@ -1,0 +1,90 @@
+"""MaskGR decoding sweep on a trained checkpoint: quality and speed per decoding setting.
+
+    python benchmarks/decode_sweep.py --checkpoint results/amazon-beauty-runs/saved/MaskGR-<time>.pth \
+        --max-users 2000 --out results/amazon-beauty-decoding
+
+Settings varied one at a time from the trained defaults: encoder passes (decode_steps 5, 3, 2, 1:
+tokens-per-step schedules), beam width (10, 20, 50), position order (top-prob, left-to-right,
+random), invalid-SID handling (constrained, projection), and one-pass marginal scoring.
+Model selection happened on validation during training; this sweep reads the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import header, markdown_table, write_json  # noqa: E402
+
+METRICS = ["recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20"]
+
+
+def settings_grid(depth: int) -> list[dict]:
+    grid = [{"name": "default (H steps, B=10, top-prob, constrained)"}]
+    for steps in sorted({depth, 3, 2, 1}, reverse=True):
+        if steps != depth and steps <= depth:
+            grid.append({"name": f"decode_steps={steps}", "decode_steps": steps})
+    grid += [{"name": f"beam_width={b}", "beam_width": b} for b in (20, 50)]
+    grid += [{"name": f"order={o}", "decode_order": o} for o in ("left-to-right", "random")]
+    grid += [{"name": "invalid=projection", "invalid_sid": "projection"}]
+    grid += [{"name": "one-pass marginal (no beams)", "test_decoding": "marginal"}]
+    return grid
+
+
+def apply(model, setting: dict, defaults: dict) -> None:
+    from recbole_maskgr.model.maskgr import parse_schedule
+
+    values = dict(defaults, **{k: v for k, v in setting.items() if k != "name"})
+    model.schedule = parse_schedule(values["decode_steps"], model.depth)
+    model.beam_width = int(values["beam_width"])
+    model.decode_order = values["decode_order"]
+    model.invalid_sid = values["invalid_sid"]
+    model.decoding["test"] = values["test_decoding"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--max-users", type=int, default=2000, help="first N test users (bounds the time)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    import torch
+    from recbole.data.utils import get_dataloader
+
+    from recbole_maskgr.quick_start import get_trainer, load_data_and_model
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    config, model, dataset, _, _, test_data = load_data_and_model(args.checkpoint)
+    subset = test_data.dataset.copy(test_data.dataset.inter_feat[: args.max_users])
+    loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
+    trainer = get_trainer(config)(config, model)
+    defaults = {k: config[k] for k in ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding")}
+    defaults["decode_steps"] = defaults["decode_steps"] or model.depth
+    rows = []
+    for setting in settings_grid(model.depth):
+        apply(model, setting, defaults)
+        start = time.perf_counter()
+        result = trainer.evaluate(loader, load_best_model=False)
+        elapsed = time.perf_counter() - start
+        stats = trainer.last_decode_stats
+        row = {"setting": setting["name"], **{m: float(result[m]) for m in METRICS if m in result}}
+        row.update(users=len(subset), passes_per_user=round(stats["nfe_per_user"], 1),
+                   users_per_s=round(len(subset) / elapsed, 1))
+        rows.append(row)
+        print(row, flush=True)
+    columns = ["setting", *[m for m in METRICS if m in rows[0]], "passes_per_user", "users_per_s"]
+    text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} test users.\n")
+    text += "\n" + markdown_table(rows, columns)
+    with open(args.out + ".md", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    write_json(args.out + ".json", {"checkpoint": args.checkpoint, "rows": rows})
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
