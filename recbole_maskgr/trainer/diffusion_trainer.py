@@ -11,11 +11,7 @@ from recbole.utils import set_color
 from torch.nn.utils import clip_grad_norm_
 from tqdm import tqdm
 
-from recbole_maskgr.trainer.safe import SafeCheckpointMixin
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced NaN or inf; the message names the step and the last good checkpoint."""
+from recbole_maskgr.trainer.safe import NonFiniteLossError, SafeCheckpointMixin
 
 
 def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int, final_ratio: float) -> float:
@@ -28,6 +24,11 @@ def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int, final_ra
 
 
 class DiffusionTrainer(SafeCheckpointMixin, Trainer):
+    non_finite_hint = (
+        "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
+        "then resume from that checkpoint."
+    )
+
     def __init__(self, config, model):
         super().__init__(config, model)
         self.warmup_steps = int(config["warmup_steps"] or 0)
@@ -47,9 +48,10 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
         self.global_step = int(extra.get("global_step", 0))
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        train_data = self._begin_epoch(train_data, epoch_idx)  # resume position, step checkpoints, budget
         self.model.train()
         loss_func = loss_func or self.model.calculate_loss
-        if self.total_steps is None:
+        if self.total_steps is None:  # the full schedule, also after a resume (len counts skipped batches)
             self.total_steps = self.epochs * len(train_data)
         batches = tqdm(
             train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"),
@@ -62,11 +64,7 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
                 group["lr"] = self.learning_rate * self._lr_multiplier()
             self.optimizer.zero_grad(set_to_none=True)
             loss = loss_func(interaction)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"Loss became {loss.item()} at step {self.global_step} (epoch {epoch_idx}). "
-                    f"Last good checkpoint: {self.saved_model_file}. Lower learning_rate or raise mask_t_min."
-                )
+            self._check_nan(loss)
             loss.backward()
             if self.clip_grad_norm:
                 clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
@@ -75,6 +73,7 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
             total_loss += loss.item()
             if show_progress:
                 batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+        self._end_epoch(epoch_idx)
         return total_loss
 
     def _valid_epoch(self, valid_data, show_progress=False):

@@ -1,13 +1,24 @@
-"""Safe checkpointing for any RecBole trainer (ours and RecBole's own).
+"""Safe, crash-proof checkpointing for any RecBole trainer (ours and RecBole's own).
 
 Mixed in front of a RecBole trainer class: checkpoints hold tensors and plain data only, are
-written atomically, carry the RNG state for exact resumption, and name the data they were
-trained on, so a checkpoint from another dataset or SID table is refused instead of loaded.
+written atomically, and name the data they were trained on, so a checkpoint from another dataset
+or SID table is refused instead of loaded. Two files are kept:
+
+* the *best* checkpoint (RecBole's ``saved_model_file``), written when validation improves;
+* the *last* checkpoint (``<best stem>-last.pth``), written after every validation (every epoch
+  without validation) and, with ``checkpoint_every_steps``, every N optimizer steps mid-epoch.
+
+Both carry everything a resumed run needs to continue exactly as an uninterrupted one would:
+model, optimiser, trainer extras (e.g. the LR schedule's step), early-stopping state, the global
+RNG state, the train loader's shuffling generator and the position inside the epoch. A resume
+from a mid-epoch checkpoint re-creates the epoch's shuffled order and skips the batches already
+trained, so metrics match exactly; only that epoch's logged train loss covers fewer batches.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from time import monotonic
 
 import torch
@@ -22,6 +33,17 @@ from recbole_maskgr.trainer.checkpoint import (
     safe_load,
     to_plain,
 )
+
+
+class NonFiniteLossError(ValueError):
+    """Training produced NaN or inf; the message names the step and the last good checkpoint.
+
+    A ValueError like RecBole's own NaN check, so the command line reports it as one `error:` line.
+    """
+
+
+class TrainingBudgetSpent(Exception):
+    """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
 
 
 def data_fingerprint(config, model) -> dict:
@@ -50,15 +72,29 @@ def plain_config(config) -> dict:
     return settings
 
 
-class TrainingBudgetSpent(Exception):
-    """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
+def last_checkpoint_path(best_path: str) -> str:
+    """`saved/MaskGR-x.pth` -> `saved/MaskGR-x-last.pth`: the rolling checkpoint lives beside the best."""
+    stem, ext = os.path.splitext(str(best_path))
+    return f"{stem}-last{ext or '.pth'}"
 
 
-class BudgetedBatches:
-    """A train loader that stops yielding once the wall-clock budget is spent (mid-epoch too)."""
+def loader_rng_state(loader) -> torch.Tensor | None:
+    """State of the generator RecBole's loaders shuffle with (None for loaders without one)."""
+    generator = getattr(loader, "generator", None)
+    return generator.get_state() if isinstance(generator, torch.Generator) else None
 
-    def __init__(self, loader, deadline: float):
-        self._loader, self._deadline = loader, deadline
+
+class TrainBatches:
+    """One epoch of the train loader, as the trainer's loop sees it.
+
+    Skips the batches a resumed checkpoint already trained, reports each finished step to the
+    trainer (which may write a mid-epoch checkpoint then: the step's optimizer update is done when
+    the loop asks for the next batch), and stops once the wall-clock budget is spent.
+    """
+
+    def __init__(self, loader, trainer, epoch: int, skip: int, deadline: float | None):
+        self._loader, self._trainer = loader, trainer
+        self._epoch, self._skip, self._deadline = epoch, skip, deadline
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
@@ -67,10 +103,17 @@ class BudgetedBatches:
         return len(self._loader)
 
     def __iter__(self):
+        # captured before iter(): creating the loader's iterator already draws from its generator
+        self._trainer._epoch_start_loader_rng = loader_rng_state(self._loader)
+        total, yielded = len(self._loader), 0
         for index, batch in enumerate(self._loader):
-            if index and monotonic() >= self._deadline:  # at least one batch: epoch stats need a loss
-                break
+            if index < self._skip:
+                continue
+            if yielded and self._deadline is not None and monotonic() >= self._deadline:
+                break  # at least one batch: epoch stats need a loss
             yield batch
+            yielded += 1
+            self._trainer._after_train_step(self._epoch, index + 1, total)
 
 
 class SafeCheckpointMixin:
@@ -80,37 +123,126 @@ class SafeCheckpointMixin:
     which it runs out is cut short, validated and checkpointed as usual, then training ends.
     """
 
+    non_finite_hint = "Lower learning_rate or set clip_grad_norm, then resume from that checkpoint."
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.train_steps = 0  # optimizer steps over the whole run, across resumes
+        self._epoch = self.start_epoch
+        self._train_loader = None
+        self._saving = False
+        self._validating = False
+        self._deadline = None
+        self._skip_batches = 0
+        self._resume_position = None
+        self._epoch_start_loader_rng = None
+        self._pending_valid_result = None
+        self._finished = False
+        self._last_written = None
+
+    @property
+    def last_checkpoint_file(self) -> str:
+        return last_checkpoint_path(self.saved_model_file)
+
+    # ------------------------------------------------------------------ training loop hooks
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         budget = self.config["train_budget_s"]
         self._deadline = monotonic() + float(budget) if budget else None
+        if self.start_epoch >= self.epochs and os.path.isfile(self.saved_model_file):
+            saved = False  # a finished run was resumed: RecBole would overwrite the best with the last weights
+        self._train_loader, self._saving = train_data, saved
+        self._validating = bool(valid_data) and self.eval_step > 0
+        self._restore_loader_position(train_data)
+
+        def after_validation(epoch_idx, valid_score):
+            # RecBole calls this after updating the early-stopping state and best result
+            self._pending_valid_result = None
+            self._finished = self.cur_step > self.stopping_step
+            if saved:
+                self._save_last(epoch_idx)
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+
         try:
-            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, after_validation)
         except TrainingBudgetSpent:
             self.logger.info(f"Training budget of {budget}s spent; best validation result kept.")
             return self.best_valid_score, self.best_valid_result
 
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
-        deadline = getattr(self, "_deadline", None)
-        if deadline is not None:
-            if monotonic() >= deadline:
-                raise TrainingBudgetSpent()
-            train_data = BudgetedBatches(train_data, deadline)
-        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        batches = self._begin_epoch(train_data, epoch_idx)
+        loss = super()._train_epoch(batches, epoch_idx, *args, **kwargs)
+        self._end_epoch(epoch_idx)
+        return loss
 
-    def _checkpoint_state(self, epoch: int) -> dict:
+    def _begin_epoch(self, train_data, epoch_idx: int) -> TrainBatches:
+        """The epoch's batches (resume skip, step checkpoints, budget); trainers with their own loop call it."""
+        if self._deadline is not None and monotonic() >= self._deadline:
+            raise TrainingBudgetSpent()
+        self._epoch = epoch_idx
+        skip, self._skip_batches = self._skip_batches, 0
+        return TrainBatches(train_data, self, epoch_idx, skip, self._deadline)
+
+    def _end_epoch(self, epoch_idx: int) -> None:
+        """Epochs without validation get their last checkpoint here (validated ones after validating)."""
+        validates = self._validating and (epoch_idx + 1) % self.eval_step == 0
+        if self._saving and not validates:
+            self._save_last(epoch_idx)
+
+    def _after_train_step(self, epoch_idx: int, batches_done: int, batches_total: int) -> None:
+        self.train_steps += 1
+        every = self.config["checkpoint_every_steps"]
+        if self._saving and every and self.train_steps % int(every) == 0 and batches_done < batches_total:
+            self._save_last(epoch_idx - 1, batches_done=batches_done)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        # RecBole saves the best checkpoint *before* it updates best_valid_result: keep the new one at hand
+        self._pending_valid_result = valid_result
+        return valid_score, valid_result
+
+    def _check_nan(self, loss):
+        """RecBole's NaN check, extended to inf, naming the step and the checkpoint to go back to."""
+        if torch.isfinite(loss).all():
+            return
+        last = self._last_written if self._last_written and os.path.isfile(self._last_written) else None
+        where = f"Last good checkpoint: {last}. " if last else "No checkpoint was written yet. "
+        raise NonFiniteLossError(
+            f"Training loss became {loss.detach().float().sum().item()} after {self.train_steps} optimizer steps "
+            f"(epoch {self._epoch}). {where}{self.non_finite_hint}"
+        )
+
+    # ------------------------------------------------------------------ writing
+    def _checkpoint_state(self, epoch: int, batches_done: int = 0) -> dict:
+        best_result = self._pending_valid_result if self._pending_valid_result is not None else self.best_valid_result
         return {
             "format": CHECKPOINT_FORMAT,
             "config": plain_config(self.config),
             "fingerprint": data_fingerprint(self.config, self.model),
-            "epoch": int(epoch),
+            "epoch": int(epoch),  # the last finished epoch
             "cur_step": int(self.cur_step),
             "best_valid_score": float(self.best_valid_score),
-            "best_valid_result": to_plain(self.best_valid_result),
+            "best_valid_result": to_plain(best_result),
+            "best_model_file": str(self.saved_model_file),
+            "position": self._position_state(batches_done),
             "state_dict": self.model.state_dict(),
             "other_parameter": to_plain(self.model.other_parameter()),
             "optimizer": self.optimizer.state_dict(),
             "extra": self._extra_checkpoint_state(),
             "rng": capture_rng_state(),
+        }
+
+    def _position_state(self, batches_done: int) -> dict:
+        """Where the loop stands: batches done in epoch `epoch + 1` and the loader's shuffle state for it."""
+        if batches_done:
+            loader_rng = self._epoch_start_loader_rng  # replaying the epoch's order needs its starting state
+        else:
+            loader_rng = loader_rng_state(self._train_loader)
+        return {
+            "batches_done": int(batches_done),
+            "train_steps": int(self.train_steps),
+            "loader_rng": loader_rng,
+            "finished": bool(self._finished),
         }
 
     def _extra_checkpoint_state(self) -> dict:
@@ -120,14 +252,24 @@ class SafeCheckpointMixin:
     def _load_extra_checkpoint_state(self, extra: dict) -> None:
         """Hook for subclasses."""
 
+    def _write(self, state: dict, path: str, verbose: bool) -> None:
+        atomic_save(state, path)
+        self._last_written = path
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {path}")
+
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        atomic_save(self._checkpoint_state(epoch), saved_model_file)
-        if verbose:
-            self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+        self._write(self._checkpoint_state(epoch), saved_model_file, verbose)
 
+    def _save_last(self, epoch: int, batches_done: int = 0) -> None:
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        self._write(self._checkpoint_state(epoch, batches_done), self.last_checkpoint_file, verbose=False)
+
+    # ------------------------------------------------------------------ reading
     def load_checkpoint(self, checkpoint_file: str) -> dict:
         """Load weights from our checkpoint after checking it belongs to this data."""
         checkpoint = safe_load(checkpoint_file, map_location=self.device)
@@ -137,17 +279,38 @@ class SafeCheckpointMixin:
         return checkpoint
 
     def resume_checkpoint(self, resume_file):
+        """Continue a run from its last (or best) checkpoint exactly where it stood."""
         resume_file = str(resume_file)
         checkpoint = self.load_checkpoint(resume_file)
-        self.saved_model_file = resume_file
-        self.start_epoch = checkpoint["epoch"] + 1
+        position = checkpoint.get("position") or {}
+        self.saved_model_file = best_model_file(checkpoint, resume_file)
+        self._finished = bool(position.get("finished"))
+        self.start_epoch = self.epochs if self._finished else checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
+        self.train_steps = int(position.get("train_steps", 0))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self._load_extra_checkpoint_state(checkpoint.get("extra") or {})
         restore_rng_state(checkpoint["rng"])
-        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+        self._resume_position = position
+        self._last_written = resume_file
+        skipped = int(position.get("batches_done", 0))
+        self.logger.info(
+            f"Checkpoint loaded. Resume training from epoch {self.start_epoch}"
+            + (f", batch {skipped}" if skipped else "")
+            + f"; best model: {self.saved_model_file}"
+        )
+
+    def _restore_loader_position(self, train_data) -> None:
+        """Apply a resumed checkpoint's shuffle state and in-epoch position to this run's loader."""
+        position, self._resume_position = self._resume_position, None
+        if not position:
+            return
+        generator = getattr(train_data, "generator", None)
+        if position.get("loader_rng") is not None and isinstance(generator, torch.Generator):
+            generator.set_state(position["loader_rng"])
+        self._skip_batches = int(position.get("batches_done", 0))
 
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
@@ -160,6 +323,24 @@ class SafeCheckpointMixin:
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
 
+def best_model_file(checkpoint: dict, resume_file: str) -> str:
+    """The best checkpoint a resumed run keeps improving on (and finally tests).
+
+    Recorded in the checkpoint; if that path is gone but a file of the same name sits next to
+    `resume_file` (the folder was moved), that one is used.
+    """
+    recorded = checkpoint.get("best_model_file") or resume_file
+    if os.path.isfile(recorded) or checkpoint.get("best_valid_result") is None:
+        return recorded  # no validation yet: the best file appears at the first improvement
+    beside = os.path.join(os.path.dirname(os.path.abspath(resume_file)), os.path.basename(recorded))
+    if os.path.isfile(beside):
+        return beside
+    raise CheckpointError(
+        f"'{resume_file}' records its best model in '{recorded}', which is missing; the final test needs it. "
+        f"Put that file back (or next to '{resume_file}'), or resume from the best checkpoint itself."
+    )
+
+
 def make_safe(trainer_class: type) -> type:
     """A subclass of `trainer_class` with safe checkpoints (no-op when it has them already)."""
     if issubclass(trainer_class, SafeCheckpointMixin):
@@ -167,4 +348,11 @@ def make_safe(trainer_class: type) -> type:
     return type(f"Safe{trainer_class.__name__}", (SafeCheckpointMixin, trainer_class), {})
 
 
-__all__ = ["SafeCheckpointMixin", "make_safe", "data_fingerprint", "CheckpointError"]
+__all__ = [
+    "SafeCheckpointMixin",
+    "make_safe",
+    "data_fingerprint",
+    "CheckpointError",
+    "NonFiniteLossError",
+    "last_checkpoint_path",
+]

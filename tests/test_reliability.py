@@ -1,0 +1,359 @@
+"""Reliability: resume after kill -9, clear errors for bad input before long work, refusal of foreign
+checkpoints, NaN reporting, determinism. CPU-only, tiny ml-100k settings."""
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import run_recbole_maskgr
+from recbole_maskgr import quick_start
+from recbole_maskgr.config import ConfigError, make_config
+from recbole_maskgr.data.checks import check_resume_file, validate_atomic_files
+from recbole_maskgr.trainer.checkpoint import CheckpointError, safe_load
+from recbole_maskgr.trainer.safe import NonFiniteLossError, last_checkpoint_path
+
+from conftest import TINY
+
+REPO = Path(__file__).resolve().parents[1]
+
+# MaskGR small enough for seconds per run; batch 64 gives ~14 steps per epoch to interrupt.
+MASKGR = dict(
+    TINY, sid_levels=2, sid_codebook_size=16, hidden_size=32, n_heads=2, inner_size=64, n_layers=1,
+    beam_width=10, warmup_steps=5, train_batch_size=64,
+)
+
+
+@pytest.fixture(scope="module")
+def sid_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("sid_cache"))
+
+
+def settings_for(sid_cache, checkpoint_dir, **extra):
+    return dict(MASKGR, sid_cache_dir=sid_cache, checkpoint_dir=str(checkpoint_dir), **extra)
+
+
+def plain(result):
+    return {k: float(v) for k, v in result.items()}
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ====================================================================== resume after kill -9
+DRIVER = """
+import json, sys, torch
+torch.set_num_threads(1)
+import run_recbole_maskgr as cli
+from recbole_maskgr import quick_start
+out, original = sys.argv[1], quick_start.run
+def run(*args, **kwargs):
+    result = original(*args, **kwargs)
+    with open(out, "w") as handle:
+        json.dump({"valid": {k: float(v) for k, v in result["best_valid_result"].items()},
+                   "test": {k: float(v) for k, v in result["test_result"].items()},
+                   "best": result["saved_model_file"]}, handle)
+    return result
+quick_start.run = run
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def start_cli(folder: Path, settings: dict, *extra_args: str) -> subprocess.Popen:
+    """`run_recbole_maskgr.py` in a child process (results to folder/result.json), one thread."""
+    config_file = folder / "settings.yaml"
+    config_file.write_text(yaml.safe_dump(settings))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    argv = ["--model=MaskGR", "--dataset=ml-100k", f"--config_files={config_file}", *extra_args]
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(folder / "result.json"), *argv],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish(process: subprocess.Popen, folder: Path) -> dict:
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads((folder / "result.json").read_text())
+
+
+def kill_after_mid_epoch_checkpoint(process: subprocess.Popen, checkpoint_dir: Path) -> dict:
+    """SIGKILL the run once a mid-epoch last checkpoint after the first validation is on disk."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        for path in checkpoint_dir.glob("*-last.pth"):
+            try:
+                position = safe_load(str(path))["position"]
+            except CheckpointError:
+                continue
+            if position["batches_done"] > 0 and position["train_steps"] > 20:  # epoch 1, mid-epoch
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return position
+        time.sleep(0.02)
+    raise AssertionError(f"run ended (rc {process.poll()}) before a mid-epoch checkpoint: {process.stderr.read()}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, sid_cache):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    settings = settings_for(sid_cache, folder / "saved", epochs=4, checkpoint_every_steps=5)
+    result = finish(start_cli(folder, settings), folder)
+    result.update(folder=folder, settings=settings)
+    return result
+
+
+def test_resume_after_kill_reaches_the_same_metrics_and_weights(uninterrupted, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("killed")
+    settings = dict(uninterrupted["settings"], checkpoint_dir=str(folder / "saved"))
+    position = kill_after_mid_epoch_checkpoint(start_cli(folder, settings), folder / "saved")
+    assert 0 < position["batches_done"]
+    (last,) = (folder / "saved").glob("*-last.pth")
+
+    resumed = finish(start_cli(folder, settings, f"--resume={last}"), folder)
+
+    assert resumed["valid"] == uninterrupted["valid"]
+    assert resumed["test"] == uninterrupted["test"]
+    assert Path(resumed["best"]).name != Path(last).name  # the final test used the best checkpoint
+    ours, theirs = safe_load(str(folder / resumed["best"])), safe_load(str(uninterrupted["folder"] / uninterrupted["best"]))
+    assert ours["epoch"] == theirs["epoch"] and ours["extra"] == theirs["extra"]  # global_step: LR schedule
+    for name, tensor in theirs["state_dict"].items():
+        assert torch.equal(ours["state_dict"][name], tensor), name
+
+
+def test_last_checkpoint_sits_beside_the_best_and_marks_the_end(uninterrupted):
+    best = uninterrupted["folder"] / uninterrupted["best"]
+    last = safe_load(last_checkpoint_path(str(best)))
+    assert last["epoch"] == 3 and last["position"]["batches_done"] == 0
+    assert last["best_model_file"] == uninterrupted["best"]
+    assert last["best_valid_result"] == uninterrupted["valid"]
+    assert safe_load(str(best))["best_valid_result"] == uninterrupted["valid"]  # not the previous best
+
+
+def test_resuming_a_finished_run_only_tests_and_keeps_the_best(uninterrupted, workdir):
+    best = Path(uninterrupted["best"])
+    before = digest(best)
+    config = make_config("MaskGR", "ml-100k", config_dict=uninterrupted["settings"])
+    _, (train, valid, test), _, trainer = quick_start.build(config, log=False)
+    trainer.resume_checkpoint(last_checkpoint_path(str(best)))
+    trainer.fit(train, valid)
+    assert plain(trainer.evaluate(test)) == uninterrupted["test"]
+    assert digest(best) == before
+
+
+# ====================================================================== foreign checkpoints
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def cli_error(capsys, argv) -> str:
+    assert run_recbole_maskgr.main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, errors  # (progress bars of the text encoder may precede it)
+    return errors[0]
+
+
+def test_resume_refuses_a_malicious_pickle(workdir, capsys, sid_cache):
+    evil = workdir / "evil.pth"
+    with open(evil, "wb") as handle:
+        pickle.dump({"state_dict": Exploit()}, handle)
+    config_file = workdir / "s.yaml"
+    config_file.write_text(yaml.safe_dump(settings_for(sid_cache, workdir / "saved")))
+    error = cli_error(capsys, ["--model=MaskGR", f"--config_files={config_file}", f"--resume={evil}"])
+    assert "Refusing to load" in error and not (workdir / "pwned").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_sid_table(uninterrupted, workdir, capsys, sid_cache):
+    best = uninterrupted["folder"] / uninterrupted["best"]
+    before = digest(best)
+    config_file = workdir / "s.yaml"
+    config_file.write_text(yaml.safe_dump(settings_for(sid_cache, workdir / "saved", sid_seed=7)))
+    error = cli_error(capsys, ["--model=MaskGR", f"--config_files={config_file}", f"--resume={best}"])
+    assert "different data: sid_sha256" in error and digest(best) == before
+
+
+def test_resume_file_is_checked_before_the_dataset_is_built(uninterrupted, workdir):
+    best = str(uninterrupted["folder"] / uninterrupted["best"])
+    with pytest.raises(CheckpointError, match="trained with dataset 'ml-100k', but this run uses 'toy'"):
+        check_resume_file(best, {"model": "MaskGR", "dataset": "toy"})
+    with pytest.raises(CheckpointError, match="trained with model 'MaskGR', but this run uses 'TIGER'"):
+        check_resume_file(best, {"model": "TIGER", "dataset": "ml-100k"})
+
+
+# ====================================================================== NaN / inf
+def nan_on_call(monkeypatch, model, call: int):
+    real, calls = model.calculate_loss, []
+
+    def loss(interaction):
+        calls.append(1)
+        value = real(interaction)
+        return value * float("nan") if len(calls) == call else value
+
+    monkeypatch.setattr(model, "calculate_loss", loss)
+
+
+@pytest.mark.parametrize("model_name", ["MaskGR", "SASRec"])
+def test_non_finite_loss_names_the_last_good_checkpoint(workdir, monkeypatch, sid_cache, model_name):
+    settings = settings_for(sid_cache, workdir / "saved", checkpoint_every_steps=2)
+    config = make_config(model_name, "ml-100k", config_dict=settings)
+    _, (train, valid, _), model, trainer = quick_start.build(config, log=False)
+    nan_on_call(monkeypatch, model, 5)
+    with pytest.raises(NonFiniteLossError, match="Training loss became nan after 4 optimizer steps") as err:
+        trainer.fit(train, valid)
+    last = trainer.last_checkpoint_file
+    assert f"Last good checkpoint: {last}." in str(err.value)
+    assert safe_load(last)["position"]["train_steps"] == 4
+
+
+# ====================================================================== determinism
+def test_same_seed_gives_identical_metrics(workdir, sid_cache):
+    results = [
+        quick_start.run("MaskGR", "ml-100k", config_dict=settings_for(sid_cache, workdir / f"saved{i}", epochs=2))
+        for i in range(2)
+    ]
+    assert plain(results[0]["best_valid_result"]) == plain(results[1]["best_valid_result"])
+    assert plain(results[0]["test_result"]) == plain(results[1]["test_result"])
+
+
+# ====================================================================== bad settings
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"beam_width": 5}, r"beam_width \(5\) is below max\(topk\) \(10\).*Set beam_width >= 10"),
+        ({"decode_steps": [2, 2]}, r"decode_steps \[2, 2\] does not fit.*H = sid_levels \+ 1 = 3 tokens"),
+        ({"decode_steps": 9}, r"decode_steps 9 does not fit: decode_steps must be between 1 and 3"),
+        ({"sid_levels": 0}, r"sid_levels must be an integer >= 1 .*got 0"),
+        ({"sid_codebook_size": 1}, r"sid_codebook_size must be an integer >= 2 .*got 1"),
+        ({"target_mask_prob": 1.5}, r"target_mask_prob must be a number in \[0, 1\] .*got 1.5"),
+        ({"mask_t_min": 0.0}, r"mask_t_min must be a number in \(0, 1\) .*got 0.0"),
+        ({"mask_t_min": 1}, r"mask_t_min must be a number in \(0, 1\) .*got 1"),
+        ({"checkpoint_every_steps": -3}, r"checkpoint_every_steps must be an integer >= 1 .*got -3"),
+    ],
+)
+def test_bad_settings_fail_before_sid_embedding(workdir, override, message):
+    saved, cache = workdir / "saved", workdir / "sid"
+    config = make_config("MaskGR", "ml-100k", config_dict=dict(MASKGR, checkpoint_dir=str(saved), sid_cache_dir=str(cache), **override))
+    with pytest.raises(ConfigError, match=message):
+        quick_start.build(config, log=False)
+    assert not saved.exists() and not cache.exists()
+
+
+# ====================================================================== bad atomic files
+INTER = ["user_id:token\titem_id:token\ttimestamp:float"] + [
+    f"u{u}\ti{i}\t{10 * u + i}" for u in range(1, 4) for i in range(1, 6)
+]
+ITEM = ["item_id:token\ttitle:token_seq\tbrand:token"] + [f"i{i}\tThing number {i}\tAcme" for i in range(1, 6)]
+TOY_SETTINGS = {
+    "load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "title", "brand"]},
+    "sid_text_fields": ["title", "brand"],
+}
+
+
+def write_toy(root: Path, inter=INTER, item=ITEM, encoding="utf-8") -> None:
+    """data/toy/toy.inter and toy.item under `root` (item=None: no .item file)."""
+    folder = root / "data" / "toy"
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, lines in (("inter", inter), ("item", item)):
+        if lines is not None:
+            (folder / f"toy.{suffix}").write_bytes(("\n".join(lines) + "\n").encode(encoding))
+
+
+def toy_config(workdir, model="MaskGR", **extra):
+    settings = dict(MASKGR, **TOY_SETTINGS, data_path=str(workdir / "data"), checkpoint_dir=str(workdir / "saved"),
+                    sid_cache_dir=str(workdir / "sid"))
+    settings.update(extra)
+    return make_config(model, "toy", config_dict=settings)
+
+
+def replace(lines, index, line):
+    return lines[:index] + [line] + lines[index + 1 :]
+
+
+BAD_FILES = {
+    "header without types": (dict(inter=replace(INTER, 0, "user_id\titem_id\ttimestamp")),
+                             r"toy.inter' header column 'user_id' is not 'name:type'"),
+    "unknown type": (dict(item=replace(ITEM, 0, "item_id:token\ttitle:text\tbrand:token")),
+                     r"toy.item' header column 'title' has unknown type 'text'. Use one of: token, token_seq"),
+    "missing .item": (dict(item=None), r"MaskGR needs item text, but '.*toy.item' does not exist"),
+    "no text field": (dict(item=["item_id:token\tgenre:token"] + [f"i{i}\tg" for i in range(1, 6)]),
+                      r"None of the configured sid_text_fields \['title', 'brand'\] is loaded from .*toy.item' "
+                      r"\(its header has: item_id, genre"),
+    "non-UTF-8 bytes": (dict(item=replace(ITEM, 2, "i2\tCaf\xe9 chair\tAcme"), encoding="latin-1"),
+                        r"toy.item' line 3 is not valid utf-8: byte 0xe9 at column 7"),
+    "duplicate item ids": (dict(item=ITEM + ["i2\tAgain\tAcme"]),
+                           r"toy.item' lists item id 'i2' more than once \(lines 3 and 7\); 1 duplicate"),
+    "item id column missing": (dict(inter=replace(INTER, 0, "user_id:token\tiid:token\ttimestamp:float")),
+                               r"toy.inter' has no column 'item_id' .*ITEM_ID_FIELD is 'item_id'"),
+    "byte-order mark": (dict(inter=replace(INTER, 0, "\ufeff" + INTER[0])), r"toy.inter' starts with a byte-order mark"),
+    "separator inside a value": (dict(item=replace(ITEM, 4, "i4\tTab\there\tAcme")),
+                                 r"toy.item' line 5 has 4 fields but the header has 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_atomic_files_fail_clearly_before_loading(workdir, case):
+    files, message = BAD_FILES[case]
+    write_toy(workdir, **files)
+    with pytest.raises(ConfigError, match=message):
+        quick_start.build(toy_config(workdir), log=False)
+    assert not (workdir / "saved").exists() and not (workdir / "sid").exists()
+
+
+def test_item_file_must_be_loaded_for_sid_models(workdir):
+    write_toy(workdir)
+    config = toy_config(workdir, load_col={"inter": ["user_id", "item_id", "timestamp"]})
+    with pytest.raises(ConfigError, match="load_col has no 'item' entry"):
+        quick_start.create_dataset(config)
+
+
+def test_bad_file_is_one_error_line_on_the_command_line(workdir, capsys):
+    write_toy(workdir, inter=replace(INTER, 0, "user_id\titem_id\ttimestamp"))
+    config_file = workdir / "toy.yaml"
+    config_file.write_text(yaml.safe_dump(TOY_SETTINGS))
+    error = cli_error(capsys, ["--model=MaskGR", "--dataset=toy", f"--data_path={workdir / 'data'}",
+                               f"--config_files={config_file}"])
+    assert "header column 'user_id' is not 'name:type'" in error
+
+
+def test_missing_items_and_empty_titles_are_warned_once_with_counts(workdir):
+    item = ITEM[:3] + ["i3\t   \tAcme", "i4\t\tAcme"]  # i5 has no row; i3/i4 have only a brand
+    write_toy(workdir, item=item)
+    warnings = validate_atomic_files(toy_config(workdir))
+    assert len(warnings) == 2
+    assert "2 of 4 items have an empty or whitespace-only 'title' (e.g. item 'i3', line 4)" in warnings[0]
+    assert "1 item ids in" in warnings[1] and "have no row in" in warnings[1] and "(e.g. 'i5', line 6)" in warnings[1]
+
+
+def test_items_without_any_text_are_left_to_the_dataset_hook(workdir):
+    write_toy(workdir, item=ITEM[:-1] + ["i5\t\t"])
+    assert validate_atomic_files(toy_config(workdir)) == []
+
+
+def test_sasrec_only_gets_header_and_encoding_checks(workdir):
+    write_toy(workdir, item=None)
+    assert validate_atomic_files(toy_config(workdir, model="SASRec")) == [
+        "load_col asks for item fields ['item_id', 'title', 'brand'], but "
+        f"'{workdir / 'data' / 'toy' / 'toy.item'}' does not exist; item features are not loaded."
+    ]
+
+
+def test_sid_caches_load_weights_only(workdir, monkeypatch):
+    """The SID cache reads with torch.load(weights_only=True): a pickle planted there never runs."""
+    from recbole_maskgr.sid.cache import SIDCache
+
+    cache = SIDCache(str(workdir))
+    with open(cache.path("sid", "k"), "wb") as handle:
+        pickle.dump({"format": 1, "key": "k", "tensors": Exploit(), "checksum": ""}, handle)
+    assert cache.load("sid", "k") is None  # refused, deleted, rebuilt by the caller
+    assert not (workdir / "pwned").exists() and not os.path.exists(cache.path("sid", "k"))
