@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--data-path", default=SHARED_DATA)
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once (one thread each)")
     parser.add_argument("--out", default=os.path.join(REPO, "results", "amazon-beauty"))
+    parser.add_argument("--reuse", action="store_true", help="keep models whose result is already in the runs folder")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="extra setting")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -113,6 +114,8 @@ def main() -> None:
 
     # MaskGR and TIGER share one SID table: build (or find) it once, before jobs run in parallel.
     sid_models = [m for m in models if m in ("MaskGR", "TIGER")]
+    if args.reuse:
+        sid_models = [m for m in sid_models if not os.path.isfile(os.path.join(work, f"{m}.json"))]
     if sid_models:
         from recbole_maskgr.config import make_config
         from recbole_maskgr.quick_start import create_dataset
@@ -123,6 +126,9 @@ def main() -> None:
 
     def launch(model: str):
         out_json = os.path.join(work, f"{model}.json")
+        if args.reuse and os.path.isfile(out_json):
+            with open(out_json, encoding="utf-8") as handle:
+                return model, json.load(handle)
         cmd = [sys.executable, os.path.abspath(__file__), "--one", model, "--settings", json.dumps(settings[model]),
                "--result", out_json]
         with open(os.path.join(work, f"{model}.log"), "w") as log:
