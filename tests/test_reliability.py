@@ -109,7 +109,7 @@ def uninterrupted(tmp_path_factory, sid_cache):
     folder = tmp_path_factory.mktemp("uninterrupted")
     settings = settings_for(sid_cache, folder / "saved", epochs=4, checkpoint_every_steps=5)
     result = finish(start_cli(folder, settings), folder)
-    result.update(folder=folder, settings=settings)
+    result.update(settings=settings)
     return result
 
 
@@ -125,14 +125,14 @@ def test_resume_after_kill_reaches_the_same_metrics_and_weights(uninterrupted, t
     assert resumed["valid"] == uninterrupted["valid"]
     assert resumed["test"] == uninterrupted["test"]
     assert Path(resumed["best"]).name != Path(last).name  # the final test used the best checkpoint
-    ours, theirs = safe_load(str(folder / resumed["best"])), safe_load(str(uninterrupted["folder"] / uninterrupted["best"]))
+    ours, theirs = safe_load(resumed["best"]), safe_load(uninterrupted["best"])
     assert ours["epoch"] == theirs["epoch"] and ours["extra"] == theirs["extra"]  # global_step: LR schedule
     for name, tensor in theirs["state_dict"].items():
         assert torch.equal(ours["state_dict"][name], tensor), name
 
 
 def test_last_checkpoint_sits_beside_the_best_and_marks_the_end(uninterrupted):
-    best = uninterrupted["folder"] / uninterrupted["best"]
+    best = uninterrupted["best"]
     last = safe_load(last_checkpoint_path(str(best)))
     assert last["epoch"] == 3 and last["position"]["batches_done"] == 0
     assert last["best_model_file"] == uninterrupted["best"]
@@ -175,7 +175,7 @@ def test_resume_refuses_a_malicious_pickle(workdir, capsys, sid_cache):
 
 
 def test_resume_refuses_a_checkpoint_of_another_sid_table(uninterrupted, workdir, capsys, sid_cache):
-    best = uninterrupted["folder"] / uninterrupted["best"]
+    best = uninterrupted["best"]
     before = digest(best)
     config_file = workdir / "s.yaml"
     config_file.write_text(yaml.safe_dump(settings_for(sid_cache, workdir / "saved", sid_seed=7)))
@@ -184,7 +184,7 @@ def test_resume_refuses_a_checkpoint_of_another_sid_table(uninterrupted, workdir
 
 
 def test_resume_file_is_checked_before_the_dataset_is_built(uninterrupted, workdir):
-    best = str(uninterrupted["folder"] / uninterrupted["best"])
+    best = str(uninterrupted["best"])
     with pytest.raises(CheckpointError, match="trained with dataset 'ml-100k', but this run uses 'toy'"):
         check_resume_file(best, {"model": "MaskGR", "dataset": "toy"})
     with pytest.raises(CheckpointError, match="trained with model 'MaskGR', but this run uses 'TIGER'"):
@@ -231,8 +231,9 @@ def test_same_seed_gives_identical_metrics(workdir, sid_cache):
     "override, message",
     [
         ({"beam_width": 5}, r"beam_width \(5\) is below max\(topk\) \(10\).*Set beam_width >= 10"),
-        ({"decode_steps": [2, 2]}, r"decode_steps \[2, 2\] does not fit.*H = sid_levels \+ 1 = 3 tokens"),
-        ({"decode_steps": 9}, r"decode_steps 9 does not fit: decode_steps must be between 1 and 3"),
+        ({"decode_steps": [2, 2]}, r"decode_steps \[2, 2\] must be positive and add up to the SID length 3\. Each"),
+        ({"decode_steps": 9}, r"decode_steps must be between 1 and 3 .*H = sid_levels \+ 1 = 3 tokens"),
+        ({"decode_steps": "two"}, r"decode_steps 'two' is unreadable"),
         ({"sid_levels": 0}, r"sid_levels must be an integer >= 1 .*got 0"),
         ({"sid_codebook_size": 1}, r"sid_codebook_size must be an integer >= 2 .*got 1"),
         ({"target_mask_prob": 1.5}, r"target_mask_prob must be a number in \[0, 1\] .*got 1.5"),
@@ -243,7 +244,8 @@ def test_same_seed_gives_identical_metrics(workdir, sid_cache):
 )
 def test_bad_settings_fail_before_sid_embedding(workdir, override, message):
     saved, cache = workdir / "saved", workdir / "sid"
-    config = make_config("MaskGR", "ml-100k", config_dict=dict(MASKGR, checkpoint_dir=str(saved), sid_cache_dir=str(cache), **override))
+    settings = dict(MASKGR, checkpoint_dir=str(saved), sid_cache_dir=str(cache), **override)
+    config = make_config("MaskGR", "ml-100k", config_dict=settings)
     with pytest.raises(ConfigError, match=message):
         quick_start.build(config, log=False)
     assert not saved.exists() and not cache.exists()
@@ -295,7 +297,8 @@ BAD_FILES = {
                            r"toy.item' lists item id 'i2' more than once \(lines 3 and 7\); 1 duplicate"),
     "item id column missing": (dict(inter=replace(INTER, 0, "user_id:token\tiid:token\ttimestamp:float")),
                                r"toy.inter' has no column 'item_id' .*ITEM_ID_FIELD is 'item_id'"),
-    "byte-order mark": (dict(inter=replace(INTER, 0, "\ufeff" + INTER[0])), r"toy.inter' starts with a byte-order mark"),
+    "byte-order mark": (dict(inter=replace(INTER, 0, "\ufeff" + INTER[0])),
+                        r"toy.inter' starts with a byte-order mark"),
     "separator inside a value": (dict(item=replace(ITEM, 4, "i4\tTab\there\tAcme")),
                                  r"toy.item' line 5 has 4 fields but the header has 3"),
 }
@@ -332,7 +335,7 @@ def test_missing_items_and_empty_titles_are_warned_once_with_counts(workdir):
     warnings = validate_atomic_files(toy_config(workdir))
     assert len(warnings) == 2
     assert "2 of 4 items have an empty or whitespace-only 'title' (e.g. item 'i3', line 4)" in warnings[0]
-    assert "1 item ids in" in warnings[1] and "have no row in" in warnings[1] and "(e.g. 'i5', line 6)" in warnings[1]
+    assert "1 item id(s) in" in warnings[1] and "have no row in" in warnings[1] and "(e.g. 'i5', line 6)" in warnings[1]
 
 
 def test_items_without_any_text_are_left_to_the_dataset_hook(workdir):
@@ -357,3 +360,10 @@ def test_sid_caches_load_weights_only(workdir, monkeypatch):
         pickle.dump({"format": 1, "key": "k", "tensors": Exploit(), "checksum": ""}, handle)
     assert cache.load("sid", "k") is None  # refused, deleted, rebuilt by the caller
     assert not (workdir / "pwned").exists() and not os.path.exists(cache.path("sid", "k"))
+
+
+def test_training_budget_also_stops_maskgr(workdir, sid_cache):
+    """DiffusionTrainer has its own epoch loop; the budget must reach it too."""
+    settings = settings_for(sid_cache, workdir / "saved", epochs=50, train_budget_s=1)
+    result = quick_start.run("MaskGR", "ml-100k", config_dict=settings)
+    assert result["epochs_trained"] < 50 and os.path.isfile(result["saved_model_file"])

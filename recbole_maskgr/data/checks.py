@@ -116,8 +116,9 @@ def check_decode_steps(config) -> None:
         parse_schedule(value, depth)
     except (TypeError, ValueError) as err:
         example = [depth - depth // 2, depth // 2] if depth > 1 else [1]
+        problem = str(err) if str(err).startswith("decode_steps") else f"decode_steps {value!r} is unreadable ({err})"
         raise ConfigError(
-            f"decode_steps {value!r} does not fit: {err}. Each item has H = sid_levels + 1 = {depth} tokens; "
+            f"{problem}. Each item has H = sid_levels + 1 = {depth} tokens; "
             f"set decode_steps to ~ (one token per step), an integer from 1 to {depth}, or a list of "
             f"positive integers adding up to {depth}, e.g. {example}."
         ) from err
@@ -258,8 +259,9 @@ def read_header(path: str, fmt: FileFormat, config, source: str) -> AtomicFile:
     for column in text.split(fmt.separator):
         name, colon, ftype = column.partition(":")
         if not colon or ":" in ftype or not name:
+            shown = repr(column) if column else "'' (a trailing or doubled separator?)"
             raise ConfigError(
-                f"'{path}' header column {column!r} is not 'name:type'. RecBole needs every header column "
+                f"'{path}' header column {shown} is not 'name:type'. RecBole needs every header column "
                 f"typed, e.g. 'item_id:token', 'title:token_seq', 'price:float' (types: {', '.join(FEATURE_TYPES)}); "
                 f"columns are separated by {fmt.separator!r} (field_separator)."
             )
@@ -441,7 +443,7 @@ def check_inter_items(config, atomic: AtomicFile, item_file: AtomicFile, items: 
     if missing:
         item, lineno = next(iter(missing.items()))
         warnings.append(
-            f"{len(missing)} item ids in '{atomic.path}' have no row in '{item_file.path}' (e.g. '{item}', "
+            f"{len(missing)} item id(s) in '{atomic.path}' have no row in '{item_file.path}' (e.g. '{item}', "
             f"line {lineno}). RecBole gives them empty features, so their SID text is the fallback "
             f"'item <id>'; add rows for them to the .item file if they have text."
         )

@@ -24,11 +24,6 @@ def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int, final_ra
 
 
 class DiffusionTrainer(SafeCheckpointMixin, Trainer):
-    non_finite_hint = (
-        "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
-        "then resume from that checkpoint."
-    )
-
     def __init__(self, config, model):
         super().__init__(config, model)
         self.warmup_steps = int(config["warmup_steps"] or 0)
@@ -37,6 +32,15 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
         self.total_steps = None  # known once the train loader is seen
         if isinstance(self.clip_grad_norm, (int, float)) and not isinstance(self.clip_grad_norm, bool):
             self.clip_grad_norm = {"max_norm": float(self.clip_grad_norm)}
+
+    @property
+    def non_finite_hint(self) -> str:
+        if self.config["mask_t_min"] is None:  # TIGER: no noise levels
+            return super().non_finite_hint
+        return (
+            "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
+            "then resume from that checkpoint."
+        )
 
     def _lr_multiplier(self) -> float:
         return warmup_linear_decay(self.global_step, self.warmup_steps, self.total_steps, self.lr_final_ratio)
