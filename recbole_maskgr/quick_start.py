@@ -129,6 +129,10 @@ def run(
 ) -> dict:
     """Train, validate and test one model; returns RecBole's result dict plus timings and size."""
     config = make_config(model, dataset, config_file_list, config_dict, cmd_args)
+    if resume:
+        from recbole_maskgr.data.checks import check_resume_file
+
+        check_resume_file(resume, config)  # refuse a foreign or unsafe file before building anything
     _, (train_data, valid_data, test_data), net, trainer = build(config)
     if resume:
         trainer.resume_checkpoint(resume)
