@@ -11,6 +11,7 @@ from recbole_maskgr.model.diffusion import (
     force_mask,
     items_to_tokens,
     mask_tokens,
+    mask_whole_items,
     right_align,
     split_schedule,
 )
@@ -183,3 +184,18 @@ def test_prediction_does_not_depend_on_batch_mates(maskgr_settings):
         alone = model._marginal_log_probs(interaction[torch.tensor([shortest])])[0]
     assert torch.allclose(together, alone, atol=1e-5)
     assert F.softmax(alone, -1).sum(-1).sub(1).abs().max() < 1e-5
+
+
+def test_whole_item_masking_masks_all_tokens_of_an_item_together():
+    g = torch.Generator().manual_seed(1)
+    depth, items = 4, 5000
+    tokens = torch.arange(2 * items * depth).view(2, -1) % 50
+    maskable = torch.ones_like(tokens, dtype=torch.bool)
+    rows = torch.tensor([True, False])
+    t = torch.tensor([0.4, 0.4])
+    noised, masked = mask_whole_items(tokens, maskable, t, mask_id=99, depth=depth, rows=rows, generator=g)
+    per_item = masked.view(2, items, depth)
+    assert (per_item[0].all(-1) | ~per_item[0].any(-1)).all()  # row 0: items all-or-nothing
+    assert per_item[1].any(-1).float().mean() > 0.6  # row 1: token-level, items partly masked
+    assert torch.allclose(masked.float().mean(1), t, atol=0.02)
+    assert (noised[masked] == 99).all()

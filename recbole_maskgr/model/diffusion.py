@@ -25,6 +25,21 @@ def mask_tokens(tokens, maskable, t, mask_id: int, generator=None):
     return torch.where(masked, torch.full_like(tokens, mask_id), tokens), masked
 
 
+def mask_whole_items(tokens, maskable, t, mask_id: int, depth: int, rows, generator=None):
+    """Like `mask_tokens`, but in `rows` [B] bool one draw per item masks all its `depth` tokens.
+
+    Token-level masking mostly asks for a code given the same item's other codes (easy: SIDs are
+    nearly determined by any H-1 of their digits); item-level masking asks for whole items from
+    the others, which is the inference task. tokens [B, L] with L = n*depth.
+    """
+    batch, length = tokens.shape
+    draw = torch.rand(batch, length // depth, device=tokens.device, generator=generator)  # [B, n]
+    whole = (draw < t[:, None]).repeat_interleave(depth, dim=1)  # [B, L]
+    single = torch.rand(tokens.shape, device=tokens.device, generator=generator) < t[:, None]  # [B, L]
+    masked = torch.where(rows[:, None], whole, single) & maskable  # [B, L]
+    return torch.where(masked, torch.full_like(tokens, mask_id), tokens), masked
+
+
 def force_mask(noised, masked, positions, mask_id: int):
     """Also mask `positions` [B, L] bool (e.g. the whole target item) on top of random masking."""
     masked = masked | positions  # [B, L]

@@ -18,6 +18,7 @@ from recbole_maskgr.model.diffusion import (
     force_mask,
     items_to_tokens,
     mask_tokens,
+    mask_whole_items,
     sample_noise_level,
     split_schedule,
 )
@@ -44,10 +45,12 @@ class MaskGR(SIDGenerativeRecommender):
         self.mask_id = self.special_id
         self.t_min = float(config["mask_t_min"])
         self.target_mask_prob = float(config["target_mask_prob"])
+        self.item_mask_prob = float(config["item_mask_prob"] or 0.0)
         if not 0.0 < self.t_min < 1.0:
             raise ValueError(f"mask_t_min must be in (0, 1), got {self.t_min}")
-        if not 0.0 <= self.target_mask_prob <= 1.0:
-            raise ValueError(f"target_mask_prob must be in [0, 1], got {self.target_mask_prob}")
+        for key in ("target_mask_prob", "item_mask_prob"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.encoder = BidirectionalEncoder(
@@ -70,7 +73,11 @@ class MaskGR(SIDGenerativeRecommender):
         tokens, codes, real = items_to_tokens(items, self.item_sid, self.codebook_size, self.pad_id)  # [B, L]
         batch = tokens.shape[0]
         t = sample_noise_level(batch, self.t_min, tokens.device)  # [B]
-        noised, masked = mask_tokens(tokens, real, t, self.mask_id)
+        if self.item_mask_prob > 0:
+            whole_rows = torch.rand(batch, device=tokens.device) < self.item_mask_prob  # [B]
+            noised, masked = mask_whole_items(tokens, real, t, self.mask_id, self.depth, whole_rows)
+        else:
+            noised, masked = mask_tokens(tokens, real, t, self.mask_id)
         if self.target_mask_prob > 0:
             # also practise the inference task: the newest item fully masked
             rows = torch.rand(batch, device=tokens.device) < self.target_mask_prob  # [B]
