@@ -84,6 +84,10 @@ class MaskGR(SIDGenerativeRecommender):
             last_item = torch.zeros_like(real)
             last_item[:, -self.depth :] = True
             noised, masked = force_mask(noised, masked, last_item & rows[:, None], self.mask_id)
+            # weight by the masking rate actually applied: 1/t of a nearly clean row would put
+            # the whole batch's weight on its forced target tokens
+            applied = masked.sum(1) / real.sum(1).clamp(min=1)  # [B]
+            t = torch.where(rows, torch.maximum(t, applied), t)
         hidden = self.encoder(noised, real)  # [B, L, d]
         per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
         logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
