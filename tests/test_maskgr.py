@@ -199,3 +199,11 @@ def test_whole_item_masking_masks_all_tokens_of_an_item_together():
     assert per_item[1].any(-1).float().mean() > 0.6  # row 1: token-level, items partly masked
     assert torch.allclose(masked.float().mean(1), t, atol=0.02)
     assert (noised[masked] == 99).all()
+
+
+def test_rank_beyond_beams_is_an_explicit_opt_in(maskgr_settings):
+    _, dataset, (_, _, test), model, _ = build_maskgr(dict(maskgr_settings, beam_width=5, rank_beyond_beams=True))
+    model.eval()
+    with torch.no_grad():
+        scores = model.full_sort_predict(first_batch(test))
+    assert torch.isfinite(scores[:, 1:]).all() and not torch.isnan(scores).any()

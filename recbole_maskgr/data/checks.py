@@ -96,15 +96,11 @@ def check_sid_settings(config) -> None:
 
 
 def check_beam_width(config) -> None:
-    """Same rule as MaskGR.__init__, but before the SID table is built."""
-    width, topk = config["beam_width"], config["topk"]
-    max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
-    _integer("beam_width", width, 1, "beams kept while decoding")
-    if width < max_topk:
-        raise ConfigError(
-            f"beam_width ({width}) is below max(topk) ({max_topk}): the beams would not fill the "
-            f"top-{max_topk} list. Set beam_width >= {max_topk} (or lower topk)."
-        )
+    """Same rule as the models' __init__, but before the SID table is built."""
+    from recbole_maskgr.model.base import check_beam_width as beam_width_rule
+
+    _integer("beam_width", config["beam_width"], 1, "beams kept while decoding")
+    beam_width_rule(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
 
 
 def check_decode_steps(config) -> None:

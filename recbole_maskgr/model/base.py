@@ -11,6 +11,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recbole_maskgr.config import ConfigError
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
@@ -33,13 +34,18 @@ def sid_log_likelihood(log_probs: torch.Tensor, codes: torch.Tensor) -> torch.Te
     return log_probs.gather(2, codes[:, :, None]).squeeze(2).sum(1)
 
 
-def check_beam_width(beam_width: int, topk) -> None:
-    """Beams rank the top of the list: fewer beams than max(topk) would leave it to the fallback."""
+def check_beam_width(beam_width: int, topk, rank_beyond_beams: bool = False) -> None:
+    """Beams rank the top of the list; fewer beams than max(topk) hand the rest to the fallback.
+
+    That is only allowed when asked for (`rank_beyond_beams`): positions after the B beams are
+    then ranked by one-pass likelihood, which is a different ranking rule than the beams'.
+    """
     max_topk = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
-    if beam_width < max_topk:
-        raise ValueError(
-            f"beam_width ({beam_width}) is below max(topk) ({max_topk}): the beams would not fill "
-            f"the top-{max_topk} list. Set beam_width >= {max_topk}."
+    if beam_width < max_topk and not rank_beyond_beams:
+        raise ConfigError(
+            f"beam_width ({beam_width}) is below max(topk) ({max_topk}): the beams would not fill the "
+            f"top-{max_topk} list. Set beam_width >= {max_topk} (or lower topk), or set "
+            "rank_beyond_beams: True to rank the positions after the beams by one-pass likelihood."
         )
 
 
@@ -61,7 +67,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.pad_id = self.special_id + 1
         self.hidden_size = config["hidden_size"]
         self.beam_width = int(config["beam_width"])
-        check_beam_width(self.beam_width, config["topk"])
+        check_beam_width(self.beam_width, config["topk"], bool(config["rank_beyond_beams"]))
         self.invalid_sid = config["invalid_sid"]
         self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
         for phase, mode in self.decoding.items():
