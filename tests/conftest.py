@@ -36,3 +36,47 @@ def workdir(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny(workdir):
     return dict(TINY, checkpoint_dir=str(workdir / "saved"))
+
+
+@pytest.fixture(scope="session")
+def sid_cache(tmp_path_factory):
+    """One SID cache for the session: ml-100k titles are embedded once."""
+    return str(tmp_path_factory.mktemp("sid_cache"))
+
+
+@pytest.fixture
+def sid_model_settings(tiny, sid_cache):
+    """Tiny MaskGR/TIGER settings on the tiny ml-100k cut."""
+    return dict(tiny, sid_levels=2, sid_codebook_size=16, sid_cache_dir=sid_cache, hidden_size=32, n_heads=2,
+                inner_size=64, n_layers=1, n_decoder_layers=1, beam_width=10, warmup_steps=5)
+
+
+def build_model(model, settings, dataset="ml-100k"):
+    """(config, dataset, (train, valid, test), model, trainer) without log files."""
+    from recbole_maskgr import quick_start
+    from recbole_maskgr.config import make_config
+
+    config = make_config(model, dataset, config_dict=settings)
+    built, loaders, net, trainer = quick_start.build(config, log=False)
+    return config, built, loaders, net, trainer
+
+
+def first_batch(loader):
+    """The interaction of a loader's first batch (eval loaders yield tuples)."""
+    batch = next(iter(loader))
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def assert_full_sort_contract(config, dataset, model, interaction):
+    """[users, n_items], no NaN, padding column -inf, every real item finite, top-B distinct items."""
+    import torch
+
+    with torch.no_grad():
+        scores = model.full_sort_predict(interaction)
+    users = interaction[model.ITEM_SEQ].shape[0]
+    assert scores.shape == (users, dataset.item_num)
+    assert not torch.isnan(scores).any() and torch.isneginf(scores[:, 0]).all()
+    assert torch.isfinite(scores[:, 1:]).all()  # every real item is ranked
+    top = scores.topk(config["beam_width"], dim=1).indices
+    assert (top > 0).all() and all(len(set(row.tolist())) == len(row) for row in top)
+    return scores

@@ -18,6 +18,8 @@ from recbole_maskgr.model.diffusion import (
 from recbole_maskgr.model.maskgr import parse_schedule
 from recbole_maskgr.trainer.diffusion_trainer import warmup_linear_decay
 
+from conftest import assert_full_sort_contract, build_model, first_batch
+
 
 # ---------------------------------------------------------------- pure functions
 def test_masking_rate_matches_t_and_spares_padding():
@@ -89,41 +91,19 @@ def test_warmup_then_linear_decay():
 
 
 # ---------------------------------------------------------------- the RecBole model
-@pytest.fixture(scope="module")
-def sid_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sid_cache"))
-
-
 @pytest.fixture
-def maskgr_settings(tiny, sid_cache):
-    return dict(tiny, sid_levels=2, sid_codebook_size=16, sid_cache_dir=sid_cache, hidden_size=32, n_heads=2,
-                inner_size=64, n_layers=1, beam_width=10, warmup_steps=5)
+def maskgr_settings(sid_model_settings):
+    return sid_model_settings
 
 
 def build_maskgr(settings):
-    config = make_config("MaskGR", "ml-100k", config_dict=settings)
-    dataset, loaders, model, trainer = quick_start.build(config, log=False)
-    return config, dataset, loaders, model, trainer
-
-
-def first_batch(loader):
-    batch = next(iter(loader))
-    return batch[0] if isinstance(batch, tuple) else batch
+    return build_model("MaskGR", settings)
 
 
 def test_full_sort_predict_contract(maskgr_settings):
     config, dataset, (train, valid, test), model, _ = build_maskgr(maskgr_settings)
     model.eval()
-    interaction = first_batch(test)
-    with torch.no_grad():
-        scores = model.full_sort_predict(interaction)
-    users = interaction[model.ITEM_SEQ].shape[0]
-    assert scores.shape == (users, dataset.item_num)
-    assert not torch.isnan(scores).any()
-    assert torch.isneginf(scores[:, 0]).all()
-    assert torch.isfinite(scores[:, 1:]).all()  # every real item is ranked
-    top = scores.topk(config["beam_width"], dim=1).indices
-    assert (top > 0).all() and all(len(set(row.tolist())) == len(row) for row in top)
+    assert_full_sort_contract(config, dataset, model, first_batch(test))
 
 
 def test_predict_matches_one_pass_marginal_scores(maskgr_settings):

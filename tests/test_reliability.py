@@ -33,11 +33,6 @@ MASKGR = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def sid_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sid_cache"))
-
-
 def settings_for(sid_cache, checkpoint_dir, **extra):
     return dict(MASKGR, sid_cache_dir=sid_cache, checkpoint_dir=str(checkpoint_dir), **extra)
 

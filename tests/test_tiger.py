@@ -11,6 +11,8 @@ from recbole_maskgr.decoding import SIDCatalogue, masked_beam_search
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.tiger import CausalDecoder, shift_right, sid_log_likelihood, tied_level_logits
 
+from conftest import assert_full_sort_contract, build_model, first_batch
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -244,40 +246,22 @@ def test_empty_batch_and_validation():
 
 
 # ---------------------------------------------------------------- the RecBole model
-@pytest.fixture(scope="module")
-def sid_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sid_cache"))
-
-
 @pytest.fixture
-def tiger_settings(tiny, sid_cache):
-    return dict(tiny, sid_levels=2, sid_codebook_size=16, sid_cache_dir=sid_cache, hidden_size=32, n_heads=2,
-                inner_size=64, n_layers=1, n_decoder_layers=1, beam_width=10, warmup_steps=5)
+def tiger_settings(sid_model_settings):
+    return sid_model_settings
 
 
 def build_tiger(settings):
-    config = make_config("TIGER", "ml-100k", config_dict=settings)
-    dataset, loaders, model, trainer = quick_start.build(config, log=False)
-    return config, dataset, loaders, model, trainer
-
-
-def first_batch(loader):
-    batch = next(iter(loader))
-    return batch[0] if isinstance(batch, tuple) else batch
+    return build_model("TIGER", settings)
 
 
 def test_full_sort_predict_contract_and_cached_likelihood(tiger_settings):
     config, dataset, (_, _, test), model, _ = build_tiger(tiger_settings)
     model.eval()
     interaction = first_batch(test)
+    assert_full_sort_contract(config, dataset, model, interaction)
+    users = interaction[model.ITEM_SEQ].shape[0]
     with torch.no_grad():
-        scores = model.full_sort_predict(interaction)
-        users = interaction[model.ITEM_SEQ].shape[0]
-        assert scores.shape == (users, dataset.item_num)
-        assert not torch.isnan(scores).any() and torch.isneginf(scores[:, 0]).all()
-        assert torch.isfinite(scores[:, 1:]).all()  # every real item is ranked
-        top = scores.topk(config["beam_width"], dim=1).indices
-        assert (top > 0).all() and all(len(set(row.tolist())) == len(row) for row in top)
         assert model.decode_stats["users"] == users and model.decode_stats["passes"] > users
 
         # predict = teacher-forced likelihood = the same sum from the KV-cached decoding steps

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .constraints import SIDCatalogue
-from .masked_beam import BeamResult, _duplicates, _validate
+from .masked_beam import BeamResult, _duplicates, _search_device, _validate, empty_result, initial_beams
 
 __all__ = ["StepFn", "autoregressive_beam_search"]
 
@@ -121,22 +121,10 @@ def autoregressive_beam_search(
         ``tokens [U, B, H]``, ``nfe`` (calls of ``step_fn``, at most H) and ``rows`` (rows passed).
     """
     _validate(n_users, H, K, beam_width, None, "left-to-right", catalogue, invalid)
-    U, B = int(n_users), int(beam_width)
-    if device is None:
-        device = catalogue.codes.device if catalogue is not None else torch.device("cpu")
-    constrained = invalid == "constrained"
+    U, B, device, constrained = int(n_users), int(beam_width), _search_device(catalogue, device), invalid == "constrained"
     if U == 0:
-        return BeamResult(
-            torch.empty(0, B, dtype=torch.long, device=device),
-            torch.empty(0, B, device=device),
-            torch.empty(0, B, H, dtype=torch.long, device=device),
-            0,
-            0,
-        )
-
-    users = torch.arange(U, device=device)  # [U]
-    tokens = torch.full((U, 1, H), -1, dtype=torch.long, device=device)  # [U, b, H]
-    scores = torch.zeros(U, 1, device=device)  # [U, b]
+        return empty_result(B, H, device)
+    users, tokens, scores = initial_beams(U, H, device)
     parent_row = users[:, None]  # [U, b]: row of the last call each beam extends
     done = torch.zeros(U, 1, dtype=torch.bool, device=device)  # [U, b]: complete item, no more calls
     allowed_next = catalogue.usage[0].expand(U, 1, K) if constrained else None  # [U, b, K]

@@ -75,6 +75,31 @@ def _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid) -> li
     return steps
 
 
+def _search_device(catalogue: SIDCatalogue | None, device) -> torch.device:
+    """Where the search state lives: as asked, else with the catalogue, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return catalogue.codes.device if catalogue is not None else torch.device("cpu")
+
+
+def empty_result(beam_width: int, H: int, device) -> BeamResult:
+    """The result for zero users (RecBole can hand over an empty batch)."""
+    return BeamResult(
+        torch.empty(0, beam_width, dtype=torch.long, device=device),
+        torch.empty(0, beam_width, device=device),
+        torch.empty(0, beam_width, H, dtype=torch.long, device=device),
+        0,
+        0,
+    )
+
+
+def initial_beams(n_users: int, H: int, device):
+    """One all-masked beam per user with score 0: (users [U], tokens [U, 1, H], scores [U, 1])."""
+    users = torch.arange(n_users, device=device)  # [U]
+    tokens = torch.full((n_users, 1, H), -1, dtype=torch.long, device=device)  # [U, b, H]
+    return users, tokens, torch.zeros(n_users, 1, device=device)
+
+
 def _duplicates(tup: Tensor) -> Tensor:
     """``[U, k]`` True where an earlier column of the same row holds an identical tuple.
 
@@ -233,22 +258,10 @@ def masked_beam_search(
         -inf for empty slots), ``tokens [U, B, H]``, ``nfe`` (calls) and ``rows`` (beam rows).
     """
     steps = _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid)
-    U, B = int(n_users), int(beam_width)
-    if device is None:
-        device = catalogue.codes.device if catalogue is not None else torch.device("cpu")
-    constrained = invalid == "constrained"
+    U, B, device, constrained = int(n_users), int(beam_width), _search_device(catalogue, device), invalid == "constrained"
     if U == 0:
-        return BeamResult(
-            torch.empty(0, B, dtype=torch.long, device=device),
-            torch.empty(0, B, device=device),
-            torch.empty(0, B, H, dtype=torch.long, device=device),
-            0,
-            0,
-        )
-
-    users = torch.arange(U, device=device)  # [U]
-    tokens = torch.full((U, 1, H), -1, dtype=torch.long, device=device)  # [U, b, H]
-    scores = torch.zeros(U, 1, device=device)  # [U, b]
+        return empty_result(B, H, device)
+    users, tokens, scores = initial_beams(U, H, device)
     nfe = rows = 0
     for m in steps:
         if constrained:

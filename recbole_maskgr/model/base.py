@@ -16,6 +16,7 @@ from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
+from recbole_maskgr.model.layers import BidirectionalEncoder
 from recbole_maskgr.trainer.diffusion_trainer import DiffusionTrainer
 
 
@@ -78,6 +79,19 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.phase = "test"  # the trainer switches to "valid" while validating
         self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
         self._catalogue = None
+
+    def _history_encoder(self, config, max_items: int) -> BidirectionalEncoder:
+        """The bidirectional encoder over SID tokens both models use, sized from the config."""
+        return BidirectionalEncoder(
+            vocab_size=self.pad_id + 1,
+            max_len=max_items * self.depth,
+            d_model=self.hidden_size,
+            n_layers=config["n_layers"],
+            n_heads=config["n_heads"],
+            d_ff=config["inner_size"],
+            dropout=config["dropout_prob"],
+            position=config["position_embedding"],
+        )
 
     def _code_emb(self) -> torch.Tensor:
         """The tied token table's code rows, level by level: [H, K, d]."""

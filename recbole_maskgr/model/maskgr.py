@@ -22,7 +22,6 @@ from recbole_maskgr.model.diffusion import (
     sample_noise_level,
     split_schedule,
 )
-from recbole_maskgr.model.layers import BidirectionalEncoder
 
 DECODING_MODES = ("beam", "marginal")
 
@@ -53,16 +52,7 @@ class MaskGR(SIDGenerativeRecommender):
                 raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
-        self.encoder = BidirectionalEncoder(
-            vocab_size=self.pad_id + 1,
-            max_len=(self.max_seq_length + 1) * self.depth,
-            d_model=self.hidden_size,
-            n_layers=config["n_layers"],
-            n_heads=config["n_heads"],
-            d_ff=config["inner_size"],
-            dropout=config["dropout_prob"],
-            position=config["position_embedding"],
-        )
+        self.encoder = self._history_encoder(config, self.max_seq_length + 1)  # history + the target
         self.apply(self._init_weights)
 
     # ----- training -------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from torch import nn
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
-from recbole_maskgr.model.layers import BidirectionalEncoder
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
 
@@ -138,16 +137,7 @@ class TIGER(SIDGenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.bos_id = self.special_id  # MaskGR's mask slot
-        self.encoder = BidirectionalEncoder(
-            vocab_size=self.pad_id + 1,
-            max_len=self.max_seq_length * self.depth,
-            d_model=self.hidden_size,
-            n_layers=config["n_layers"],
-            n_heads=config["n_heads"],
-            d_ff=config["inner_size"],
-            dropout=config["dropout_prob"],
-            position=config["position_embedding"],
-        )
+        self.encoder = self._history_encoder(config, self.max_seq_length)
         self.decoder = CausalDecoder(
             length=self.depth,
             d_model=self.hidden_size,

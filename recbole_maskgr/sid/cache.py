@@ -15,10 +15,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from typing import Mapping, Sequence
 
 import torch
+
+from recbole_maskgr.files import atomic_save
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +98,5 @@ class SIDCache:
         tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
         blob = {"format": FORMAT_VERSION, "key": key, "tensors": tensors, "checksum": checksum(key, tensors)}
         path = self.path(kind, key)
-        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-", suffix=".tmp", dir=self.cache_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(blob, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_save(blob, path)
         return path

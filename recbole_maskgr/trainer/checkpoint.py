@@ -11,10 +11,11 @@ import enum
 import os
 import pickle
 import random
-import tempfile
 
 import numpy as np
 import torch
+
+from recbole_maskgr.files import atomic_save  # noqa: F401  (re-exported: trainers save through it)
 
 CHECKPOINT_FORMAT = "recbole_maskgr/1"
 
@@ -38,23 +39,6 @@ def to_plain(value):
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     return str(value)
-
-
-def atomic_save(obj, path: str) -> None:
-    """Write to a temporary file next to `path`, then rename: a crash never leaves half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def safe_load(path: str, map_location="cpu") -> dict:
