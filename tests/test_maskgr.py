@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 from recbole_maskgr import quick_start
-from recbole_maskgr.config import make_config
 from recbole_maskgr.model.diffusion import (
     diffusion_loss,
     force_mask,

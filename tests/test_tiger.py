@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from recbole_maskgr import quick_start
-from recbole_maskgr.config import make_config
 from recbole_maskgr.decoding import SIDCatalogue, masked_beam_search
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.tiger import CausalDecoder, shift_right, sid_log_likelihood, tied_level_logits

@@ -76,6 +76,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
                 raise ValueError(
                     f"{phase}_decoding must be one of {self.decoding_modes} for {type(self).__name__}, got '{mode}'"
                 )
+        self.decode_chunk_users = int(config["decode_chunk_users"] or 64)
         self.phase = "test"  # the trainer switches to "valid" while validating
         self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
         self._catalogue = None
@@ -127,6 +128,27 @@ class SIDGenerativeRecommender(SequentialRecommender):
         history = self._history_items(interaction)  # [U, T]
         tokens, _, real = items_to_tokens(history, self.item_sid, self.codebook_size, self.pad_id)
         return tokens, real
+
+    def _rank_items(self, interaction) -> tuple[torch.Tensor, int]:
+        """Scores of the real items [U, n_items - 1] and the network rows it took; per model."""
+        raise NotImplementedError
+
+    def full_sort_predict(self, interaction):
+        """[U, n_items] scores, decoding users in chunks of similar history length.
+
+        Each chunk is trimmed to its own longest history, so short histories are not padded to
+        the batch's longest (on Amazon Beauty most histories are far shorter than 20 items).
+        """
+        start = time.perf_counter()
+        order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [U]
+        ranking, passes = None, 0
+        for chunk in order.split(self.decode_chunk_users):
+            part, part_passes = self._rank_items(interaction[chunk])  # [u, n_items - 1]
+            if ranking is None:
+                ranking = part.new_empty(len(order), part.shape[1])
+            ranking[chunk] = part
+            passes += part_passes
+        return self._full_scores(ranking, passes, start)
 
     def _full_scores(self, ranking: torch.Tensor, passes: int, start: float) -> torch.Tensor:
         """RecBole's [U, n_items] layout (column 0 = padding item, -inf) plus decoding statistics."""

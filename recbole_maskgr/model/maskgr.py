@@ -6,8 +6,6 @@ tokens. Recommending = appending H mask tokens and unmasking them by beam search
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
 
@@ -106,15 +104,12 @@ class MaskGR(SIDGenerativeRecommender):
         codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
         return sid_log_likelihood(log_probs, codes)  # [B]
 
-    def full_sort_predict(self, interaction):
-        """[U, n_items] scores: beam items first by beam log-prob, the rest by one-pass likelihood."""
-        start = time.perf_counter()
+    def _rank_items(self, interaction):
+        """Beam items first by beam log-prob, the rest by one-pass likelihood (or all one-pass)."""
         if self.decoding[self.phase] == "marginal":
-            log_probs = self._marginal_log_probs(interaction)
-            ranking = marginal_item_scores(log_probs, self.item_sid[1:])
-            return self._full_scores(ranking, ranking.shape[0], start)
-        ranking, passes = self._beam_ranking(interaction)
-        return self._full_scores(ranking, passes, start)
+            ranking = marginal_item_scores(self._marginal_log_probs(interaction), self.item_sid[1:])
+            return ranking, ranking.shape[0]
+        return self._beam_ranking(interaction)
 
     def _beam_ranking(self, interaction):
         tokens, real = self._encode_history(interaction)

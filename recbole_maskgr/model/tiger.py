@@ -19,7 +19,6 @@ Choices (see also ``decoding/ar_beam.py``):
 
 from __future__ import annotations
 
-import time
 
 import torch
 import torch.nn.functional as F
@@ -201,9 +200,8 @@ class TIGER(SIDGenerativeRecommender):
 
         return step_fn
 
-    def full_sort_predict(self, interaction):
-        """[U, n_items] scores: beam items first by beam log-prob, the rest by level-0 log-prob."""
-        start = time.perf_counter()
+    def _rank_items(self, interaction):
+        """Beam items first by beam log-prob, the rest by level-0 log-prob."""
         memory, memory_mask = self._memory(interaction)
         step_fn = self.make_step_fn(memory, memory_mask)
         first = {}
@@ -226,5 +224,4 @@ class TIGER(SIDGenerativeRecommender):
         level_log_probs = torch.zeros(users, self.depth, self.codebook_size, device=memory.device)  # [U, H, K]
         level_log_probs[:, 0] = first["level0"]
         fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
-        ranking = items_from_beams(result.items, result.scores, fallback)  # [U, n_items-1]
-        return self._full_scores(ranking, result.rows, start)
+        return items_from_beams(result.items, result.scores, fallback), result.rows  # [U, n_items-1]

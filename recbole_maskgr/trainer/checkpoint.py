@@ -15,7 +15,6 @@ import random
 import numpy as np
 import torch
 
-from recbole_maskgr.files import atomic_save  # noqa: F401  (re-exported: trainers save through it)
 
 CHECKPOINT_FORMAT = "recbole_maskgr/1"
 

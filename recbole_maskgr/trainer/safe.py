@@ -24,10 +24,10 @@ from time import monotonic
 import torch
 from recbole.utils import set_color
 
+from recbole_maskgr.files import atomic_save
 from recbole_maskgr.trainer.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
-    atomic_save,
     capture_rng_state,
     restore_rng_state,
     safe_load,
