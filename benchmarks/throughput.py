@@ -33,14 +33,22 @@ def matmul_peak_gflops(size: int = 1024, repeats: int = 10) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def maskgr_step_flops(model, batch: int, length: int) -> float:
-    """Forward+backward matmul FLOPs of one MaskGR step (3x forward), from the architecture."""
+def maskgr_step_flops(model, lengths) -> float:
+    """Forward+backward matmul FLOPs of one MaskGR step (3x forward), from the architecture.
+
+    Counted as the model runs: chunks of `train_chunk_sequences` histories of similar length,
+    each padded to its own longest (history + target) item count.
+    """
     d = model.hidden_size
     layers = len(model.encoder.blocks)
     ff = model.encoder.blocks[0].ff[0].out_features
-    per_token_layer = 2 * (4 * d * d + 2 * d * ff) + 2 * 2 * length * d  # projections, FFN, attention
-    output = 2 * d * model.codebook_size  # tied per-level logits
-    return 3 * batch * length * (layers * per_token_layer + output)
+    total = 0.0
+    for chunk in lengths.sort().values.split(model.train_chunk_sequences):
+        length = int(chunk.max() + 1) * model.depth  # tokens per row in this chunk
+        per_token_layer = 2 * (4 * d * d + 2 * d * ff) + 2 * 2 * length * d  # projections, FFN, attention
+        output = 2 * d * model.codebook_size  # tied per-level logits
+        total += 3 * len(chunk) * length * (layers * per_token_layer + output)
+    return total
 
 
 def time_steps(model, batches, repeats: int) -> list[float]:
@@ -92,8 +100,8 @@ def main() -> None:
         row = {"model": name, "step_ms": round(step * 1000, 1), "sequences_per_s": round(args.batch_size / step, 1),
                "tokens_per_s": round(real_tokens / step, 1)}
         if name == "MaskGR":
-            padded = int(lengths.max() + 1) * model.depth  # each batch is trimmed to its longest history
-            gflops = maskgr_step_flops(model, args.batch_size, padded) / step / 1e9
+            flops = [maskgr_step_flops(model, b[model.ITEM_SEQ_LEN]) for b in batches[1:]]
+            gflops = statistics.median(flops) / step / 1e9
             row.update(model_gflops=round(gflops, 1), share_of_mm_peak=round(gflops / peak, 3))
         rows.append(row)
         raw[name] = times

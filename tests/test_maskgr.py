@@ -7,12 +7,14 @@ import torch.nn.functional as F
 from recbole_maskgr import quick_start
 from recbole_maskgr.model.diffusion import (
     diffusion_loss,
+    diffusion_loss_terms,
     force_mask,
     items_to_tokens,
     mask_tokens,
     mask_whole_items,
     right_align,
     split_schedule,
+    weighted_mean,
 )
 from recbole_maskgr.model.maskgr import parse_schedule
 from recbole_maskgr.trainer.diffusion_trainer import warmup_linear_decay
@@ -186,3 +188,15 @@ def test_rank_beyond_beams_is_an_explicit_opt_in(maskgr_settings):
     with torch.no_grad():
         scores = model.full_sort_predict(first_batch(test))
     assert torch.isfinite(scores[:, 1:]).all() and not torch.isnan(scores).any()
+
+
+def test_loss_terms_of_chunks_combine_into_the_batch_loss():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(6, 5, 4, generator=g)
+    targets = torch.randint(0, 4, (6, 5), generator=g)
+    masked = torch.rand(6, 5, generator=g) < 0.5
+    weights = torch.rand(6, generator=g) + 0.5
+    whole = diffusion_loss(logits, targets, masked, weights)
+    parts = [diffusion_loss_terms(logits[s], targets[s], masked[s], weights[s]) for s in (slice(0, 2), slice(2, 6))]
+    combined = weighted_mean(sum(p[0] for p in parts), sum(p[1] for p in parts))
+    assert torch.allclose(whole, combined)

@@ -46,17 +46,29 @@ def force_mask(noised, masked, positions, mask_id: int):
     return torch.where(positions, torch.full_like(noised, mask_id), noised), masked
 
 
+def diffusion_loss_terms(logits, targets, masked, weights):
+    """(sum(w * CE), sum(w)) over masked positions; w is the per-sequence ELBO weight (1/t).
+
+    Kept as two sums so that chunks of a batch combine into the batch's exact loss.
+    logits [B, L, K], targets [B, L] (codes in [0, K)), masked [B, L] bool, weights [B].
+    """
+    ce = F.cross_entropy(logits[masked], targets[masked], reduction="none")  # [N]
+    w = weights[:, None].expand_as(masked)[masked]  # [N]
+    return (w * ce).sum(), w.sum()
+
+
+def weighted_mean(numerator, denominator):
+    """numerator / denominator, or 0 (with the graph) when nothing was masked: never NaN."""
+    return numerator / denominator if denominator > 0 else numerator * 0.0
+
+
 def diffusion_loss(logits, targets, masked, weights):
     """sum(w * CE) / sum(w) over masked positions; w is the per-sequence ELBO weight (1/t).
 
     logits [B, L, K], targets [B, L] (codes in [0, K)), masked [B, L] bool, weights [B].
     Returns 0 (with a graph) when nothing is masked, so a batch can never produce NaN.
     """
-    ce = F.cross_entropy(logits[masked], targets[masked], reduction="none")  # [N]
-    w = weights[:, None].expand_as(masked)[masked]  # [N]
-    if w.numel() == 0:
-        return logits.sum() * 0.0
-    return (w * ce).sum() / w.sum()
+    return weighted_mean(*diffusion_loss_terms(logits, targets, masked, weights))
 
 
 def split_schedule(total: int, steps: int) -> list[int]:

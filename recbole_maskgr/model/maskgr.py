@@ -12,13 +12,14 @@ import torch.nn.functional as F
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.diffusion import (
-    diffusion_loss,
+    diffusion_loss_terms,
     force_mask,
     items_to_tokens,
     mask_tokens,
     mask_whole_items,
     sample_noise_level,
     split_schedule,
+    weighted_mean,
 )
 
 DECODING_MODES = ("beam", "marginal")
@@ -50,11 +51,25 @@ class MaskGR(SIDGenerativeRecommender):
                 raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
+        self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
         self.encoder = self._history_encoder(config, self.max_seq_length + 1)  # history + the target
         self.apply(self._init_weights)
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
+        """The batch's weighted loss, computed in chunks of similar history length.
+
+        Each chunk is trimmed to its own longest history, so short sequences are not padded to
+        the batch's longest; the two sums make the result the batch's exact weighted mean.
+        """
+        order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
+        numerator = denominator = 0.0
+        for chunk in order.split(self.train_chunk_sequences):
+            part_num, part_den = self._loss_terms(interaction[chunk])
+            numerator, denominator = numerator + part_num, denominator + part_den
+        return weighted_mean(numerator, denominator)
+
+    def _loss_terms(self, interaction):
         history = self._history_items(interaction)  # [B, T]
         target = interaction[self.POS_ITEM_ID]  # [B]
         items = torch.cat([history, target[:, None]], dim=1)  # [B, T+1]
@@ -79,7 +94,7 @@ class MaskGR(SIDGenerativeRecommender):
         hidden = self.encoder(noised, real)  # [B, L, d]
         per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
         logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
-        return diffusion_loss(logits, codes, masked, 1.0 / t)
+        return diffusion_loss_terms(logits, codes, masked, 1.0 / t)
 
     # ----- decoding ---------------------------------------------------------------------------
     def _target_log_probs(self, history_tokens, history_real, user_index, target):
