@@ -10,7 +10,7 @@ from recbole_maskgr.decoding import SIDCatalogue, masked_beam_search
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.tiger import CausalDecoder, shift_right, sid_log_likelihood, tied_level_logits
 
-from conftest import assert_full_sort_contract, build_model, first_batch
+from conftest import assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch
 
 
 @pytest.fixture(autouse=True)
@@ -278,18 +278,7 @@ def test_full_sort_predict_contract_and_cached_likelihood(tiger_settings):
 def test_training_lowers_the_loss(tiger_settings):
     _, _, (train, _, _), model, _ = build_tiger(dict(tiger_settings, dropout_prob=0.0))
     batch = first_batch(train)[torch.arange(128)]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    torch.manual_seed(0)
-    losses = []
-    for _ in range(30):
-        optimizer.zero_grad()
-        loss = model.calculate_loss(batch)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert all(math.isfinite(x) for x in losses)
-    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    assert_training_lowers_loss(model, batch, steps=30)
 
 
 def test_bad_decoding_settings_are_refused(tiger_settings):
