@@ -234,6 +234,7 @@ def test_same_seed_gives_identical_metrics(workdir, sid_cache):
         ({"target_mask_prob": 1.5}, r"target_mask_prob must be a number in \[0, 1\] .*got 1.5"),
         ({"mask_t_min": 0.0}, r"mask_t_min must be a number in \(0, 1\) .*got 0.0"),
         ({"mask_t_min": 1}, r"mask_t_min must be a number in \(0, 1\) .*got 1"),
+        ({"item_mask_prob": -0.1}, r"item_mask_prob must be a number in \[0, 1\] .*got -0.1"),
         ({"checkpoint_every_steps": -3}, r"checkpoint_every_steps must be an integer >= 1 .*got -3"),
     ],
 )

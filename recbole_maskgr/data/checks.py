@@ -47,7 +47,7 @@ def check_run_config(config) -> None:
         check_beam_width(config)
     if "decode_steps" in defaults:
         check_decode_steps(config)
-    if "mask_t_min" in defaults or "target_mask_prob" in defaults:
+    if {"mask_t_min", "target_mask_prob", "item_mask_prob"} & defaults:
         check_mask_fractions(config)
 
 
@@ -124,6 +124,7 @@ def check_mask_fractions(config) -> None:
     rules = {  # key: (test, allowed range, why)
         "mask_t_min": (lambda v: 0.0 < v < 1.0, "(0, 1)", "the smallest noise level t; the loss weighs by 1/t"),
         "target_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
+        "item_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
     }
     for key, (ok, allowed, why) in rules.items():
         value = config[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recbole_maskgr.data.checks import check_mask_fractions
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.diffusion import (
@@ -40,15 +41,11 @@ class MaskGR(SIDGenerativeRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
+        check_mask_fractions(config)  # the same rule the early input checks apply
         self.mask_id = self.special_id
         self.t_min = float(config["mask_t_min"])
         self.target_mask_prob = float(config["target_mask_prob"])
         self.item_mask_prob = float(config["item_mask_prob"] or 0.0)
-        if not 0.0 < self.t_min < 1.0:
-            raise ValueError(f"mask_t_min must be in (0, 1), got {self.t_min}")
-        for key in ("target_mask_prob", "item_mask_prob"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
