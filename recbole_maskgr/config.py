@@ -8,6 +8,7 @@ simply go in front of the user's files.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pkgutil
@@ -42,6 +43,7 @@ def available_datasets() -> list[str]:
     return sorted(p.stem for p in resource_dir("dataset_configs").glob("*.yaml"))
 
 
+@functools.lru_cache(maxsize=1)
 def recbole_model_names() -> dict[str, str]:
     """RecBole's own models: lower-case module name -> module path, found without importing them.
 
