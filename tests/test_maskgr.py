@@ -10,8 +10,10 @@ from recbole_maskgr.model.diffusion import (
     diffusion_loss_terms,
     force_mask,
     items_to_tokens,
+    mask_target_only,
     mask_tokens,
     mask_whole_items,
+    mix_objectives,
     right_align,
     split_schedule,
     weighted_mean,
@@ -189,3 +191,74 @@ def test_loss_terms_of_chunks_combine_into_the_batch_loss():
     parts = [diffusion_loss_terms(logits[s], targets[s], masked[s], weights[s]) for s in (slice(0, 2), slice(2, 6))]
     combined = weighted_mean(sum(p[0] for p in parts), sum(p[1] for p in parts))
     assert torch.allclose(whole, combined)
+
+
+# ---------------------------------------------------------------- clean-history rows (issue 10)
+def test_clean_history_rows_mask_only_the_target_item():
+    g = torch.Generator().manual_seed(3)
+    depth, n_items = 5, 4
+    tokens = torch.arange(2 * n_items * depth).view(2, -1) + 1000  # [2, 20]
+    real = torch.ones_like(tokens, dtype=torch.bool)
+    real[1, :depth] = False  # row 1: the oldest item slot is padding
+    t = torch.tensor([1.0, 1.0])  # t = 1: every maskable token is masked
+    noised, masked = mask_target_only(tokens, real, t, mask_id=7, depth=depth, generator=g)
+    assert masked[:, -depth:].all() and not masked[:, :-depth].any()  # history untouched
+    assert torch.equal(noised[:, :-depth], tokens[:, :-depth]) and (noised[:, -depth:] == 7).all()
+    # at t = 0.3 about 30% of the target tokens are masked, still never a history token
+    many = tokens.repeat(5000, 1)
+    noised, masked = mask_target_only(many, torch.ones_like(many, dtype=torch.bool), torch.full((10000,), 0.3), 7,
+                                      depth, generator=g)
+    assert not masked[:, :-depth].any() and masked[:, -depth:].float().mean().item() == pytest.approx(0.3, abs=0.01)
+
+
+def test_mixed_objective_normalises_each_part_by_hand():
+    # paper rows: CE 1 with w 2 and CE 3 with w 1 -> (2*1 + 1*3) / 3 = 5/3
+    # clean rows: CE 4 with w 10 -> 4 (one token; a shared token-count mean would be (5 + 40) / 13)
+    terms = torch.tensor([[2.0 * 1 + 1.0 * 3, 3.0], [10.0 * 4, 10.0]])
+    assert mix_objectives(terms, 0.25).item() == pytest.approx(0.75 * 5 / 3 + 0.25 * 4)
+    assert mix_objectives(terms, 0.0).item() == pytest.approx(5 / 3)  # the paper's loss exactly
+    assert mix_objectives(terms, 1.0).item() == pytest.approx(4.0)
+    empty_clean = torch.tensor([[5.0, 3.0], [0.0, 0.0]])  # no clean row masked anything: no NaN
+    assert mix_objectives(empty_clean, 0.5).item() == pytest.approx(0.5 * 5 / 3)
+
+
+def test_mixed_loss_of_a_real_batch_matches_the_parts_by_hand(maskgr_settings):
+    """Share 0.5 on a real batch: the model's loss is the mean of the two parts' own weighted means."""
+    _, _, (train, _, _), model, _ = build_maskgr(dict(maskgr_settings, clean_history_share=0.5,
+                                                      target_mask_prob=0.0, dropout_prob=0.0))
+    batch = first_batch(train)
+    batch = batch[torch.argsort(batch[model.ITEM_SEQ_LEN], stable=True)]  # the order calculate_loss uses
+    torch.manual_seed(5)
+    terms = model._loss_terms(batch)  # one chunk: [2, 2]
+    assert terms[0, 1] > 0 and terms[1, 1] > 0  # both kinds of rows are present
+    expected = 0.5 * terms[0, 0] / terms[0, 1] + 0.5 * terms[1, 0] / terms[1, 1]
+    model.train_chunk_sequences = 10**6  # one chunk, same random draws
+    torch.manual_seed(5)
+    assert model.calculate_loss(batch).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["codes", "items"])
+def test_clean_history_model_learns_and_decodes(maskgr_settings, layout):
+    settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens=layout, target_mask_prob=0.0,
+                    dropout_prob=0.0)
+    config, dataset, (train, _, test), model, _ = build_maskgr(settings)
+    assert_training_lowers_loss(model, first_batch(train), steps=80)  # only H tokens per row carry a loss
+    model.eval()
+    assert_full_sort_contract(config, dataset, model, first_batch(test))
+
+
+def test_item_layout_scores_do_not_depend_on_batch_mates(maskgr_settings):
+    settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens="items", target_mask_prob=0.0)
+    _, _, (train, _, _), model, _ = build_maskgr(settings)
+    model.eval()
+    interaction = first_batch(train)
+    shortest = int(interaction[model.ITEM_SEQ_LEN].argmin())
+    with torch.no_grad():
+        together = model._marginal_log_probs(interaction)[shortest]
+        alone = model._marginal_log_probs(interaction[torch.tensor([shortest])])[0]
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_item_layout_without_clean_history_is_refused(maskgr_settings):
+    with pytest.raises(ValueError, match=r"history_tokens: items needs clean_history_share: 1 \(got 0.5\)"):
+        build_maskgr(dict(maskgr_settings, clean_history_share=0.5, history_tokens="items"))

@@ -47,7 +47,7 @@ def check_run_config(config) -> None:
         check_beam_width(config)
     if "decode_steps" in defaults:
         check_decode_steps(config)
-    if {"mask_t_min", "target_mask_prob", "item_mask_prob"} & defaults:
+    if {"mask_t_min", "target_mask_prob", "item_mask_prob", "clean_history_share"} & defaults:
         check_mask_fractions(config)
 
 
@@ -125,6 +125,7 @@ def check_mask_fractions(config) -> None:
         "mask_t_min": (lambda v: 0.0 < v < 1.0, "(0, 1)", "the smallest noise level t; the loss weighs by 1/t"),
         "target_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
         "item_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
+        "clean_history_share": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
     }
     for key, (ok, allowed, why) in rules.items():
         value = config[key]
@@ -135,6 +136,19 @@ def check_mask_fractions(config) -> None:
                 f"{key} must be a number in {allowed} ({why}), got {value!r}. Fix it in your config file "
                 f"or on the command line (--{key}=...)."
             )
+    layout = config["history_tokens"]
+    if layout is not None and layout not in ("codes", "items"):
+        raise ConfigError(
+            f"history_tokens must be 'codes' or 'items', got {layout!r}. Fix it in your config file or on "
+            "the command line (--history_tokens=items)."
+        )
+    share = config["clean_history_share"]
+    if layout == "items" and share is not None and float(share) < 1.0:
+        raise ConfigError(
+            f"history_tokens: items needs clean_history_share: 1 (got {share}): with one position per "
+            "history item no single history token can be masked. Set --clean_history_share=1, or "
+            "--history_tokens=codes for the paper's objective."
+        )
 
 
 def check_checkpoint_interval(config) -> None:

@@ -81,11 +81,11 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
         self._catalogue = None
 
-    def _history_encoder(self, config, max_items: int) -> BidirectionalEncoder:
+    def _history_encoder(self, config, max_tokens: int) -> BidirectionalEncoder:
         """The bidirectional encoder over SID tokens both models use, sized from the config."""
         return BidirectionalEncoder(
             vocab_size=self.pad_id + 1,
-            max_len=max_items * self.depth,
+            max_len=max_tokens,
             d_model=self.hidden_size,
             n_layers=config["n_layers"],
             n_heads=config["n_heads"],

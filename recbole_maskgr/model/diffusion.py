@@ -46,6 +46,18 @@ def force_mask(noised, masked, positions, mask_id: int):
     return torch.where(positions, torch.full_like(noised, mask_id), noised), masked
 
 
+def mask_target_only(tokens, maskable, t, mask_id: int, depth: int, generator=None):
+    """Clean-history rows: only the newest item's `depth` tokens may be masked, each with probability t.
+
+    The history stays clean, as the prompt does in LLaDA's fine-tuning: the rows practise exactly
+    the inference task (history given, the next item partly or wholly masked).
+    tokens [B, L], maskable [B, L] bool (real tokens), t [B] -> (noised [B, L], masked [B, L] bool)
+    """
+    target = torch.zeros_like(maskable)
+    target[:, -depth:] = True
+    return mask_tokens(tokens, maskable & target, t, mask_id, generator)
+
+
 def diffusion_loss_terms(logits, targets, masked, weights):
     """(sum(w * CE), sum(w)) over masked positions; w is the per-sequence ELBO weight (1/t).
 
@@ -60,6 +72,18 @@ def diffusion_loss_terms(logits, targets, masked, weights):
 def weighted_mean(numerator, denominator):
     """numerator / denominator, or 0 (with the graph) when nothing was masked: never NaN."""
     return numerator / denominator if denominator > 0 else numerator * 0.0
+
+
+def mix_objectives(terms: torch.Tensor, clean_share: float) -> torch.Tensor:
+    """(1 - a) * L_paper + a * L_clean with a = `clean_share`, each part a weighted mean of its own tokens.
+
+    terms [2, 2]: rows (paper rows, clean-history rows), columns (sum(w * CE), sum(w)). A shared
+    token-count mean would let the paper rows (every token maskable) drown the clean rows (H tokens).
+    A part with no masked token contributes 0.
+    """
+    paper = weighted_mean(terms[0, 0], terms[0, 1])
+    clean = weighted_mean(terms[1, 0], terms[1, 1])
+    return (1.0 - clean_share) * paper + clean_share * clean
 
 
 def diffusion_loss(logits, targets, masked, weights):

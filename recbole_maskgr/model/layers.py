@@ -74,15 +74,18 @@ class BidirectionalEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """tokens [B, L] (right-aligned: the last position is the newest), key_mask [B, L] -> [B, L, d]."""
-        length = tokens.shape[1]
-        x = self.token_emb(tokens)  # [B, L, d]
+        return self.forward_embedded(self.token_emb(tokens), key_mask)
+
+    def forward_embedded(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """Like `forward`, for inputs already embedded (x [B, L, d]), e.g. one vector per history item."""
+        length = x.shape[1]
         rotary = None
         if self.pos_emb is not None:
             # count positions from the right so the target slots always get the same embeddings
-            positions = torch.arange(length - 1, -1, -1, device=tokens.device)  # [L]
+            positions = torch.arange(length - 1, -1, -1, device=x.device)  # [L]
             x = x + self.pos_emb(positions)[None]
         else:
-            rotary = rotary_tables(length, self.head_dim, tokens.device)
+            rotary = rotary_tables(length, self.head_dim, x.device)
         x = self.drop(x)
         for block in self.blocks:
             x = block(x, key_mask, rotary)

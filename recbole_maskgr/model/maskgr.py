@@ -6,6 +6,8 @@ tokens. Recommending = appending H mask tokens and unmasking them by beam search
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -16,11 +18,12 @@ from recbole_maskgr.model.diffusion import (
     diffusion_loss_terms,
     force_mask,
     items_to_tokens,
+    mask_target_only,
     mask_tokens,
     mask_whole_items,
+    mix_objectives,
     sample_noise_level,
     split_schedule,
-    weighted_mean,
 )
 
 DECODING_MODES = ("beam", "marginal")
@@ -41,38 +44,96 @@ class MaskGR(SIDGenerativeRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        check_mask_fractions(config)  # the same rule the early input checks apply
+        check_mask_fractions(config)  # the same rules the early input checks apply
         self.mask_id = self.special_id
         self.t_min = float(config["mask_t_min"])
         self.target_mask_prob = float(config["target_mask_prob"])
         self.item_mask_prob = float(config["item_mask_prob"] or 0.0)
+        self.clean_history_share = float(config["clean_history_share"] or 0.0)
+        self.history_tokens = config["history_tokens"] or "codes"
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
-        self.encoder = self._history_encoder(config, self.max_seq_length + 1)  # history + the target
+        if self.history_tokens == "items":  # one input vector per history item, then the H target slots
+            max_tokens = self.max_seq_length + self.depth
+        else:  # H tokens per item, history and target alike
+            max_tokens = (self.max_seq_length + 1) * self.depth
+        self.encoder = self._history_encoder(config, max_tokens)
         self.apply(self._init_weights)
+
+    # ----- inputs ---------------------------------------------------------------------------
+    def _item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """One vector per item: its H code embeddings (the tied table) summed / sqrt(H); padding -> 0.
+
+        With a clean history nothing inside a history item is ever masked, so its H tokens can
+        enter the encoder as one position: H times fewer history positions to run.
+        items [N, T] -> [N, T, d]
+        """
+        offsets = torch.arange(self.depth, device=items.device) * self.codebook_size  # [H]
+        vectors = self.encoder.token_emb(self.item_sid[items] + offsets).sum(2)  # [N, T, d]
+        return vectors * (items > 0)[..., None] / math.sqrt(self.depth)
+
+    def _encode_history(self, interaction):
+        """History inputs for decoding: SID tokens [U, T*H], or item ids [U, T] (`history_tokens: items`)."""
+        if self.history_tokens == "items":
+            history = self._history_items(interaction)  # [U, T]
+            return history, history > 0
+        return super()._encode_history(interaction)
+
+    def _embed_history(self, history_inputs: torch.Tensor) -> torch.Tensor:
+        if self.history_tokens == "items":
+            return self._item_vectors(history_inputs)  # [N, T, d]
+        return self.encoder.token_emb(history_inputs)  # [N, T*H, d]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
-        """The batch's weighted loss, computed in chunks of similar history length.
+        """The batch's loss, computed in chunks of similar history length.
 
         Each chunk is trimmed to its own longest history, so short sequences are not padded to
-        the batch's longest; the two sums make the result the batch's exact weighted mean.
+        the batch's longest; summing each part's two sums over chunks makes the result the
+        batch's exact (1 - a) * L_paper + a * L_clean (`mix_objectives`).
         """
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
-        numerator = denominator = 0.0
+        terms = 0.0
         for chunk in order.split(self.train_chunk_sequences):
-            part_num, part_den = self._loss_terms(interaction[chunk])
-            numerator, denominator = numerator + part_num, denominator + part_den
-        return weighted_mean(numerator, denominator)
+            terms = terms + self._loss_terms(interaction[chunk])  # [2, 2]
+        return mix_objectives(terms, self.clean_history_share)
 
-    def _loss_terms(self, interaction):
+    def _clean_rows(self, batch: int, device) -> torch.Tensor:
+        """Which rows keep their history clean (no random draw at share 0 or 1)."""
+        if self.clean_history_share >= 1.0:
+            return torch.ones(batch, dtype=torch.bool, device=device)
+        if self.clean_history_share <= 0.0:
+            return torch.zeros(batch, dtype=torch.bool, device=device)
+        return torch.rand(batch, device=device) < self.clean_history_share  # [B]
+
+    def _loss_terms(self, interaction) -> torch.Tensor:
+        """[[sum(w*CE), sum(w)] of paper rows, the same of clean-history rows] for one chunk."""
         history = self._history_items(interaction)  # [B, T]
         target = interaction[self.POS_ITEM_ID]  # [B]
+        t = sample_noise_level(target.shape[0], self.t_min, target.device)  # [B]
+        if self.history_tokens == "items":
+            return self._item_layout_terms(history, target, t)
         items = torch.cat([history, target[:, None]], dim=1)  # [B, T+1]
         tokens, codes, real = items_to_tokens(items, self.item_sid, self.codebook_size, self.pad_id)  # [B, L]
         batch = tokens.shape[0]
-        t = sample_noise_level(batch, self.t_min, tokens.device)  # [B]
+        clean = self._clean_rows(batch, tokens.device)  # [B]
+        noised, masked, t_paper = self._paper_noise(tokens, real, t, ~clean)
+        if clean.any():
+            clean_noised, clean_masked = mask_target_only(tokens, real, t, self.mask_id, self.depth)
+            noised = torch.where(clean[:, None], clean_noised, noised)  # [B, L]
+            masked = torch.where(clean[:, None], clean_masked, masked)  # [B, L]
+        hidden = self.encoder(noised, real)  # [B, L, d]
+        per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
+        logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
+        weights = 1.0 / torch.where(clean, t, t_paper)  # [B]
+        paper_terms = diffusion_loss_terms(logits, codes, masked & ~clean[:, None], weights)
+        clean_terms = diffusion_loss_terms(logits, codes, masked & clean[:, None], weights)
+        return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms)])  # [2, 2]
+
+    def _paper_noise(self, tokens, real, t, rows):
+        """The paper's noising of every token (plus the opt-in item / target options) on `rows` [B]."""
+        batch = tokens.shape[0]
         if self.item_mask_prob > 0:
             whole_rows = torch.rand(batch, device=tokens.device) < self.item_mask_prob  # [B]
             noised, masked = mask_whole_items(tokens, real, t, self.mask_id, self.depth, whole_rows)
@@ -80,27 +141,39 @@ class MaskGR(SIDGenerativeRecommender):
             noised, masked = mask_tokens(tokens, real, t, self.mask_id)
         if self.target_mask_prob > 0:
             # also practise the inference task: the newest item fully masked
-            rows = torch.rand(batch, device=tokens.device) < self.target_mask_prob  # [B]
+            forced = (torch.rand(batch, device=tokens.device) < self.target_mask_prob) & rows  # [B]
             last_item = torch.zeros_like(real)
             last_item[:, -self.depth :] = True
-            noised, masked = force_mask(noised, masked, last_item & rows[:, None], self.mask_id)
+            noised, masked = force_mask(noised, masked, last_item & forced[:, None], self.mask_id)
             # weight by the masking rate actually applied: 1/t of a nearly clean row would put
             # the whole batch's weight on its forced target tokens
             applied = masked.sum(1) / real.sum(1).clamp(min=1)  # [B]
-            t = torch.where(rows, torch.maximum(t, applied), t)
-        hidden = self.encoder(noised, real)  # [B, L, d]
-        per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
-        logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
-        return diffusion_loss_terms(logits, codes, masked, 1.0 / t)
+            t = torch.where(forced, torch.maximum(t, applied), t)
+        return noised, masked, t
+
+    def _item_layout_terms(self, history, target, t) -> torch.Tensor:
+        """Clean-history rows with one position per history item (`history_tokens: items`)."""
+        offsets = torch.arange(self.depth, device=target.device) * self.codebook_size  # [H]
+        codes = self.item_sid[target]  # [B, H]
+        slots = torch.ones_like(codes, dtype=torch.bool)  # [B, H]
+        noised, masked = mask_tokens(codes + offsets, slots, t, self.mask_id)  # [B, H]
+        inputs = torch.cat([self._item_vectors(history), self.encoder.token_emb(noised)], dim=1)  # [B, T+H, d]
+        key_mask = torch.cat([history > 0, slots], dim=1)  # [B, T+H]
+        hidden = self.encoder.forward_embedded(inputs, key_mask)[:, -self.depth :]  # [B, H, d]
+        logits = tied_level_logits(hidden, self._code_emb())  # [B, H, K]
+        clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, 1.0 / t))  # [2]
+        return torch.stack([torch.zeros_like(clean_terms), clean_terms])  # [2, 2]
 
     # ----- decoding ---------------------------------------------------------------------------
-    def _target_log_probs(self, history_tokens, history_real, user_index, target):
+    def _target_log_probs(self, history_inputs, history_real, user_index, target):
         """One encoder pass: log-probs [N, H, K] of the target item's codes (-1 in target = masked)."""
         offsets = torch.arange(self.depth, device=target.device) * self.codebook_size  # [H]
         target_tokens = torch.where(target >= 0, target + offsets, torch.full_like(target, self.mask_id))  # [N, H]
-        tokens = torch.cat([history_tokens[user_index], target_tokens], dim=1)  # [N, L]
+        inputs = torch.cat(
+            [self._embed_history(history_inputs[user_index]), self.encoder.token_emb(target_tokens)], dim=1
+        )  # [N, L, d]
         real = torch.cat([history_real[user_index], torch.ones_like(target, dtype=torch.bool)], dim=1)  # [N, L]
-        hidden = self.encoder(tokens, real)[:, -self.depth :]  # [N, H, d]
+        hidden = self.encoder.forward_embedded(inputs, real)[:, -self.depth :]  # [N, H, d]
         logits = tied_level_logits(hidden, self._code_emb())  # [N, H, K]
         return F.log_softmax(logits, dim=-1)
 

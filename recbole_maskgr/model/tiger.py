@@ -136,7 +136,7 @@ class TIGER(SIDGenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.bos_id = self.special_id  # MaskGR's mask slot
-        self.encoder = self._history_encoder(config, self.max_seq_length)
+        self.encoder = self._history_encoder(config, self.max_seq_length * self.depth)
         self.decoder = CausalDecoder(
             length=self.depth,
             d_model=self.hidden_size,

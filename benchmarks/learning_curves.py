@@ -1,0 +1,304 @@
+"""Learning curves: validation quality against training time and steps, one line per variant.
+
+    python benchmarks/learning_curves.py --dataset amazon-beauty --variants maskgr-paper,maskgr-clean \
+        --budget-minutes 15 --eval-every-minutes 2.5 --jobs 2
+
+A variant is a small YAML under benchmarks/variants/ (`model:` plus settings). Each runs in its own
+process with one torch thread, trains for a wall-clock budget (evaluation time not counted), and
+every `--eval-every-minutes` of training or `--eval-every` optimizer steps (and when the budget is spent) records validation Recall@10 /
+NDCG@10 two ways:
+- one-pass: every validation user; MaskGR scores every item by its one-pass marginals, SASRec &
+  co. by their full sort; TIGER has no one-pass ranking (left empty);
+- beam: a fixed random sample of `--beam-users` validation users (the same for every variant),
+  ranked by the model's own test-time decoding (MaskGR / TIGER beam search, full sort otherwise).
+Writes results/learning-curves-<dataset>.{md,json,png}; finished variants are kept in
+results/learning-curves-<dataset>-runs/ and reused with --reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import REPO, SHARED_DATA, header, machine, markdown_table, versions, write_json  # noqa: E402
+
+VARIANTS_DIR = os.path.join(REPO, "benchmarks", "variants")
+SID_MODELS = ("MaskGR", "TIGER")
+EVAL = {"topk": [10], "metrics": ["Recall", "NDCG"], "valid_metric": "NDCG@10", "show_progress": False}
+
+
+class BudgetSpent(Exception):
+    """Raised between optimizer steps once the training clock passes the budget."""
+
+
+def load_variant(name: str) -> dict:
+    path = os.path.join(VARIANTS_DIR, f"{name}.yaml")
+    if not os.path.isfile(path):
+        known = sorted(f[:-5] for f in os.listdir(VARIANTS_DIR) if f.endswith(".yaml"))
+        raise SystemExit(f"error: no variant '{name}' ({path} is missing); known: {', '.join(known)}")
+    with open(path, encoding="utf-8") as handle:
+        settings = yaml.safe_load(handle) or {}
+    if not isinstance(settings, dict) or "model" not in settings:
+        raise SystemExit(f"error: {path} must be a mapping with a 'model:' key")
+    return settings
+
+
+def sample_loader(config, loader, n_users: int, seed: int = 0):
+    """The same evaluation loader over a fixed random sample of its users (rows: one per user)."""
+    import numpy as np
+    from recbole.data.utils import get_dataloader
+
+    dataset = loader._dataset
+    rows = len(dataset)
+    keep = np.sort(np.random.default_rng(seed).choice(rows, size=min(n_users, rows), replace=False))
+    subset = dataset.copy(dataset.inter_feat[keep])
+    return get_dataloader(config, "valid")(config, subset, loader._sampler, shuffle=False)
+
+
+def evaluate_point(trainer, model, valid_all, valid_sample) -> dict:
+    """One-pass metrics on every validation user and test-time decoding on the sample."""
+    point = {}
+    decoding = getattr(model, "decoding", None)
+    one_pass_mode = "marginal" if decoding is not None and "marginal" in model.decoding_modes else None
+    start = time.perf_counter()
+    if decoding is None or one_pass_mode:
+        if decoding is not None:
+            decoding["valid"] = one_pass_mode
+        if hasattr(trainer, "_set_phase"):
+            trainer._set_phase("valid")
+        result = trainer.evaluate(valid_all, load_best_model=False)
+        point["one_pass"] = {k: float(v) for k, v in result.items()}
+    point["one_pass_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if decoding is not None:
+        decoding["valid"] = "beam"
+    result = trainer.evaluate(valid_sample, load_best_model=False)
+    point["beam"] = {k: float(v) for k, v in result.items()}
+    point["beam_s"] = time.perf_counter() - start
+    if hasattr(trainer, "_set_phase"):
+        trainer._set_phase("test")
+    model.train()
+    return point
+
+
+def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> None:
+    """Train one variant for its budget, evaluating every N steps; write its curve to out_json."""
+    import torch
+
+    torch.set_num_threads(1)
+    from recbole_maskgr.config import make_config
+    from recbole_maskgr.quick_start import build, count_parameters
+
+    model_name = settings.pop("model")
+    settings.update(EVAL, checkpoint_dir=args_json["checkpoint_dir"])
+    if args_json["data_path"]:
+        settings["data_path"] = args_json["data_path"]
+    settings.setdefault("sid_cache_dir", args_json["sid_cache_dir"])
+    settings.setdefault("epochs", 1000)  # the budget ends training; a long nominal schedule keeps the LR flat
+    config = make_config(model_name, args_json["dataset"], config_dict=settings)
+    _, (train_data, valid_data, _), model, trainer = build(config, log=False)
+    valid_sample = sample_loader(config, valid_data, args_json["beam_users"])
+    budget_s, every, every_s = args_json["budget_s"], args_json["eval_every"], args_json["eval_every_s"]
+    curve, clock = [], {"trained": 0.0, "since": time.perf_counter(), "step": 0, "epoch": 0, "loss": []}
+
+    def record():
+        clock["trained"] += time.perf_counter() - clock["since"]
+        losses = clock["loss"]
+        point = {"step": clock["step"], "epoch": clock["epoch"], "train_s": clock["trained"],
+                 "train_loss": sum(losses) / len(losses) if losses else None}
+        model.eval()
+        point.update(evaluate_point(trainer, model, valid_data, valid_sample))
+        curve.append(point)
+        clock["loss"] = []
+        one = (point.get("one_pass") or {}).get("recall@10")
+        print(f"[{name}] step {point['step']} ({point['train_s'] / 60:.1f} min, epoch {point['epoch']}): "
+              f"one-pass R@10 {one if one is None else round(one, 4)}, beam R@10 {point['beam']['recall@10']:.4f}",
+              flush=True)
+        clock["since"] = time.perf_counter()
+
+    def loss_with_clock(interaction):
+        if clock["trained"] + time.perf_counter() - clock["since"] >= budget_s:
+            raise BudgetSpent()
+        trained = clock["trained"] + time.perf_counter() - clock["since"]
+        due = every and clock["step"] and clock["step"] % every == 0
+        due = due or (every_s and trained >= (len(curve) + 1) * every_s)
+        if due and (not curve or curve[-1]["step"] != clock["step"]):
+            record()
+        clock["step"] += 1
+        loss = model.calculate_loss(interaction)
+        clock["loss"].append(float(loss.detach()))
+        return loss
+
+    try:
+        for epoch in range(int(config["epochs"])):
+            clock["epoch"] = epoch
+            trainer._train_epoch(train_data, epoch, loss_func=loss_with_clock)
+            clock["epoch"] = epoch + 1
+    except BudgetSpent:
+        pass
+    record()
+    write_json(out_json, {"variant": name, "model": model_name, "settings": settings, "budget_s": budget_s,
+                          "eval_every": every, "eval_every_s": every_s, "beam_users": len(valid_sample.dataset),
+                          "parameters": count_parameters(model), "curve": curve})
+
+
+def summary_row(result: dict) -> dict:
+    curve = result["curve"]
+    last = curve[-1]
+    best_one = max((p["one_pass"]["recall@10"] for p in curve if p.get("one_pass")), default=None)
+    best_beam = max(p["beam"]["recall@10"] for p in curve)
+    return {
+        "variant": result["variant"], "model": result["model"], "parameters": result["parameters"],
+        "steps": last["step"], "epochs": last["epoch"], "train_min": round(last["train_s"] / 60, 1),
+        "final one-pass R@10": (last.get("one_pass") or {}).get("recall@10"),
+        "final one-pass N@10": (last.get("one_pass") or {}).get("ndcg@10"),
+        "final beam R@10": last["beam"]["recall@10"], "final beam N@10": last["beam"]["ndcg@10"],
+        "best one-pass R@10": best_one, "best beam R@10": best_beam,
+    }
+
+
+def plot(results: list[dict], path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharey="row")
+    for result in results:
+        curve = result["curve"]
+        minutes = [p["train_s"] / 60 for p in curve]
+        steps = [p["step"] for p in curve]
+        beam = [p["beam"]["recall@10"] for p in curve]
+        one = [(p.get("one_pass") or {}).get("recall@10") for p in curve]
+        style = {"linestyle": "--" if result["model"] != "MaskGR" else "-", "marker": "o", "markersize": 3}
+        line = axes[0, 0].plot(minutes, beam, label=result["variant"], **style)[0]
+        axes[0, 1].plot(steps, beam, color=line.get_color(), **style)
+        if any(v is not None for v in one):
+            axes[1, 0].plot(minutes, one, color=line.get_color(), label=result["variant"], **style)
+            axes[1, 1].plot(steps, one, color=line.get_color(), **style)
+    for col, xlabel in enumerate(["training minutes (evaluation not counted)", "optimizer steps"]):
+        axes[1, col].set_xlabel(xlabel)
+    beam_users = results[0]["beam_users"] if results else 0
+    axes[0, 0].set_ylabel(f"valid Recall@10, test-time decoding\n({beam_users} sampled users)")
+    axes[1, 0].set_ylabel("valid Recall@10, one-pass\n(all users; none for TIGER)")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--variants", default="", help="comma-separated names under benchmarks/variants/")
+    parser.add_argument("--budget-minutes", type=float, default=15.0, help="training time per variant")
+    parser.add_argument("--eval-every", type=int, default=0, help="optimizer steps between evaluations")
+    parser.add_argument("--eval-every-minutes", type=float, default=2.5,
+                        help="training minutes between evaluations (equal-time points for every variant)")
+    parser.add_argument("--beam-users", type=int, default=2000, help="validation users decoded by beam search")
+    parser.add_argument("--data-path", default=SHARED_DATA)
+    parser.add_argument("--jobs", type=int, default=2, help="variants trained at once (one thread each)")
+    parser.add_argument("--out", default=None, help="default results/learning-curves-<dataset>")
+    parser.add_argument("--reuse", action="store_true", help="keep variants already in the runs folder")
+    parser.add_argument("--report-only", action="store_true", help="redraw from the runs folder, train nothing")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--args", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run_variant(args.one, load_variant(args.one), json.loads(args.args), args.result)
+        return
+
+    out = args.out or os.path.join(REPO, "results", f"learning-curves-{args.dataset}")
+    work = os.path.abspath(out + "-runs")
+    os.makedirs(work, exist_ok=True)
+    names = [n for n in args.variants.split(",") if n]
+    variants = {n: load_variant(n) for n in names}  # unknown names fail here, before any training
+    # datasets outside --data-path (e.g. ml-100k, shipped with RecBole) use their dataset config's path
+    data_path = os.path.abspath(args.data_path) if os.path.isdir(os.path.join(args.data_path, args.dataset)) else None
+    shared = {"dataset": args.dataset, "data_path": data_path,
+              "checkpoint_dir": os.path.join(work, "saved"), "sid_cache_dir": os.path.join(work, "sid_cache"),
+              "budget_s": args.budget_minutes * 60, "eval_every": args.eval_every,
+              "eval_every_s": args.eval_every_minutes * 60, "beam_users": args.beam_users}
+    todo = [] if args.report_only else [
+        n for n in names if not (args.reuse and os.path.isfile(os.path.join(work, f"{n}.json")))]
+
+    sid_first = next((n for n in todo if variants[n]["model"] in SID_MODELS), None)
+    if sid_first:  # build (or find) the shared SID table once, before jobs run in parallel
+        from recbole_maskgr.config import make_config
+        from recbole_maskgr.quick_start import create_dataset
+
+        settings = {k: v for k, v in variants[sid_first].items() if k != "model"}
+        settings.update(checkpoint_dir=shared["checkpoint_dir"], sid_cache_dir=shared["sid_cache_dir"])
+        if data_path:
+            settings["data_path"] = data_path
+        create_dataset(make_config(variants[sid_first]["model"], args.dataset, config_dict=settings))
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+
+    def launch(name: str) -> None:
+        out_json = os.path.join(work, f"{name}.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--args", json.dumps(shared),
+               "--result", out_json]
+        with open(os.path.join(work, f"{name}.log"), "w") as log:
+            code = subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        if code != 0:
+            print(f"{name} failed (exit {code}); see {work}/{name}.log", file=sys.stderr)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(launch, todo))
+    report(work, out, args)
+
+
+def report(work: str, out: str, args) -> None:
+    """Tables and figure from every finished variant in the runs folder."""
+    results = []
+    for file in sorted(os.listdir(work)):
+        if file.endswith(".json"):
+            with open(os.path.join(work, file), encoding="utf-8") as handle:
+                results.append(json.load(handle))
+    results.sort(key=lambda r: (r["model"] != "MaskGR", r["variant"]))
+    rows = [summary_row(r) for r in results]
+    columns = ["variant", "model", "parameters", "steps", "epochs", "train_min", "final one-pass R@10",
+               "final one-pass N@10", "final beam R@10", "final beam N@10", "best one-pass R@10", "best beam R@10"]
+    budgets = sorted({round(r["budget_s"] / 60, 1) for r in results})
+    text = header(f"Learning curves on {args.dataset}",
+                  f"\nBudget: {', '.join(map(str, budgets))} min of training per variant (evaluation not counted); "
+                  f"one torch thread per variant, {args.jobs} at once. Validation only (test untouched).\n")
+    text += "\n![learning curves](" + os.path.basename(out) + ".png)\n\n" + markdown_table(rows, columns) + "\n"
+    for result in results:
+        settings = {k: v for k, v in load_variant_or_saved(result).items()}
+        text += f"\n### {result['variant']} ({result['model']})\n\nSettings: `{json.dumps(settings)}`\n\n"
+        points = [{"step": p["step"], "min": round(p["train_s"] / 60, 1), "epoch": p["epoch"],
+                   "loss": p.get("train_loss"), "one-pass R@10": (p.get("one_pass") or {}).get("recall@10"),
+                   "one-pass N@10": (p.get("one_pass") or {}).get("ndcg@10"), "beam R@10": p["beam"]["recall@10"],
+                   "beam N@10": p["beam"]["ndcg@10"], "beam s": round(p["beam_s"], 1)} for p in result["curve"]]
+        text += markdown_table(points, list(points[0]))
+    with open(out + ".md", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    write_json(out + ".json", {"machine": machine(), "versions": versions(), "rows": rows, "results": results})
+    if results:
+        plot(results, out + ".png", f"{args.dataset}: validation Recall@10 while training (1 CPU thread each)")
+    print(text)
+
+
+def load_variant_or_saved(result: dict) -> dict:
+    """The variant's own settings as run (without the harness's shared keys)."""
+    shared_keys = {"data_path", "checkpoint_dir", "sid_cache_dir", "epochs", *EVAL}
+    return {k: v for k, v in result["settings"].items() if k not in shared_keys}
+
+
+if __name__ == "__main__":
+    main()
