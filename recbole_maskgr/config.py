@@ -90,9 +90,17 @@ def layer_files(model_name: str, dataset: str, config_files: list[str] | None = 
     files = [props / "overall.yaml", props / "model" / f"{model_name}.yaml"]
     files.append(resource_dir("dataset_configs") / f"{dataset}.yaml")
     layers = [str(f) for f in files if f.is_file()]
+    presets = resource_dir("properties") / "presets"
     for user_file in config_files or []:
+        preset = presets / f"{user_file}.yaml"
+        if not os.path.isfile(user_file) and preset.is_file():
+            user_file = str(preset)  # a shipped preset by name, e.g. --config_files=maskgr-paper
         if not os.path.isfile(user_file):
-            raise ConfigError(f"Config file not found: '{user_file}' (given in --config_files).")
+            known = ", ".join(sorted(p.stem for p in presets.glob("*.yaml")))
+            raise ConfigError(
+                f"Config file not found: '{user_file}' (given in --config_files). Name a YAML file, or one "
+                f"of the shipped presets: {known}."
+            )
         layers.append(str(user_file))
     return layers
 

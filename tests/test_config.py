@@ -110,3 +110,20 @@ def test_non_editable_install_finds_yaml_files(tmp_path):
     assert out[0].startswith(str(target))
     assert out[1] == "True True"
     assert "amazon-beauty" in out[2].split(",")
+
+
+def test_paper_preset_by_name_restores_the_papers_objective(workdir):
+    """The defaults deviate from the paper on purpose; the shipped preset undoes every deviation."""
+    default = make_config("MaskGR", "ml-100k")
+    paper = make_config("MaskGR", "ml-100k", ["maskgr-paper"])
+    assert default["clean_history_share"] > 0  # the CPU recipe differs from the paper ...
+    assert paper["clean_history_share"] == 0.0 and paper["history_tokens"] == "codes"  # ... the preset does not
+    assert paper["target_mask_prob"] == 0.0 and paper["item_mask_prob"] == 0.0
+    assert paper["train_samples"] == "sequence" and paper["n_layers"] == 8 and paper["train_batch_size"] == 2048
+    same_by_path = make_config("MaskGR", "ml-100k", [str(REPO / "properties" / "presets" / "maskgr-paper.yaml")])
+    assert same_by_path["n_layers"] == 8
+
+
+def test_unknown_preset_names_the_shipped_ones():
+    with pytest.raises(ConfigError, match=r"Config file not found: 'maskgr-papr'.*presets: maskgr-paper"):
+        make_config("MaskGR", "ml-100k", ["maskgr-papr"])

@@ -122,8 +122,9 @@ def test_predict_matches_one_pass_marginal_scores(maskgr_settings):
     assert torch.allclose(single, full[torch.arange(full.shape[0]), items], atol=1e-5)
 
 
-def test_training_lowers_the_loss(maskgr_settings):
-    _, _, (train, _, _), model, trainer = build_maskgr(dict(maskgr_settings, dropout_prob=0.0))
+def test_paper_objective_training_lowers_the_loss(maskgr_settings):
+    paper = {"clean_history_share": 0.0, "history_tokens": "codes", "target_mask_prob": 0.0}
+    _, _, (train, _, _), model, trainer = build_maskgr(dict(maskgr_settings, dropout_prob=0.0, **paper))
     batch = first_batch(train)
     assert_training_lowers_loss(model, batch, steps=40)
 
@@ -143,9 +144,10 @@ def test_maskgr_end_to_end_with_checkpoint_round_trip(maskgr_settings):
     assert trainer.last_decode_stats["users"] == len(test.dataset)  # every test user decoded once
 
 
-def test_prediction_does_not_depend_on_batch_mates(maskgr_settings):
+@pytest.mark.parametrize("layout", [{"history_tokens": "items"}, {"history_tokens": "codes"}])
+def test_prediction_does_not_depend_on_batch_mates(maskgr_settings, layout):
     """Histories are trimmed to the batch's longest and left-padded: padding must not change a user's scores."""
-    _, _, (train, _, _), model, _ = build_maskgr(maskgr_settings)
+    _, _, (train, _, _), model, _ = build_maskgr(dict(maskgr_settings, **layout))
     model.eval()
     interaction = first_batch(train)  # prefixes of every length
     lengths = interaction[model.ITEM_SEQ_LEN]
@@ -225,7 +227,7 @@ def test_mixed_objective_normalises_each_part_by_hand():
 def test_mixed_loss_of_a_real_batch_matches_the_parts_by_hand(maskgr_settings):
     """Share 0.5 on a real batch: the model's loss is the mean of the two parts' own weighted means."""
     _, _, (train, _, _), model, _ = build_maskgr(dict(maskgr_settings, clean_history_share=0.5,
-                                                      target_mask_prob=0.0, dropout_prob=0.0))
+                                                      history_tokens="codes", dropout_prob=0.0))
     batch = first_batch(train)
     batch = batch[torch.argsort(batch[model.ITEM_SEQ_LEN], stable=True)]  # the order calculate_loss uses
     torch.manual_seed(5)
@@ -247,18 +249,17 @@ def test_clean_history_model_learns_and_decodes(maskgr_settings, layout):
     assert_full_sort_contract(config, dataset, model, first_batch(test))
 
 
-def test_item_layout_scores_do_not_depend_on_batch_mates(maskgr_settings):
-    settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens="items", target_mask_prob=0.0)
-    _, _, (train, _, _), model, _ = build_maskgr(settings)
-    model.eval()
-    interaction = first_batch(train)
-    shortest = int(interaction[model.ITEM_SEQ_LEN].argmin())
-    with torch.no_grad():
-        together = model._marginal_log_probs(interaction)[shortest]
-        alone = model._marginal_log_probs(interaction[torch.tensor([shortest])])[0]
-    assert torch.allclose(together, alone, atol=1e-5)
-
-
 def test_item_layout_without_clean_history_is_refused(maskgr_settings):
     with pytest.raises(ValueError, match=r"history_tokens: items needs clean_history_share: 1 \(got 0.5\)"):
         build_maskgr(dict(maskgr_settings, clean_history_share=0.5, history_tokens="items"))
+
+
+def test_uniform_loss_weight_counts_every_masked_token_once(maskgr_settings):
+    settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens="items", target_mask_prob=0.0)
+    _, _, _, model, _ = build_maskgr(dict(settings, loss_weight="uniform"))
+    t = torch.tensor([0.1, 0.5])
+    assert model._row_weights(t).tolist() == [1.0, 1.0]
+    model.loss_weight = "inverse_t"
+    assert torch.allclose(model._row_weights(t), torch.tensor([10.0, 2.0]))
+    with pytest.raises(ValueError, match="loss_weight must be 'inverse_t'"):
+        build_maskgr(dict(settings, loss_weight="1/t"))

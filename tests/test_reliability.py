@@ -236,6 +236,10 @@ def test_same_seed_gives_identical_metrics(workdir, sid_cache):
         ({"mask_t_min": 1}, r"mask_t_min must be a number in \(0, 1\) .*got 1"),
         ({"item_mask_prob": -0.1}, r"item_mask_prob must be a number in \[0, 1\] .*got -0.1"),
         ({"checkpoint_every_steps": -3}, r"checkpoint_every_steps must be an integer >= 1 .*got -3"),
+        ({"clean_history_share": 2}, r"clean_history_share must be a number in \[0, 1\] .*got 2"),
+        ({"history_tokens": "tokens"}, r"history_tokens must be 'codes' or 'items', got 'tokens'"),
+        ({"clean_history_share": 0.5}, r"history_tokens: items needs clean_history_share: 1 \(got 0.5\)"),
+        ({"loss_weight": "elbo"}, r"loss_weight must be 'inverse_t' .* got 'elbo'"),
     ],
 )
 def test_bad_settings_fail_before_sid_embedding(workdir, override, message):

@@ -142,6 +142,12 @@ def check_mask_fractions(config) -> None:
             f"history_tokens must be 'codes' or 'items', got {layout!r}. Fix it in your config file or on "
             "the command line (--history_tokens=items)."
         )
+    weight = config["loss_weight"]
+    if weight is not None and weight not in ("inverse_t", "uniform"):
+        raise ConfigError(
+            f"loss_weight must be 'inverse_t' (the paper's 1/t) or 'uniform', got {weight!r}. Fix it in your "
+            "config file or on the command line (--loss_weight=inverse_t)."
+        )
     share = config["clean_history_share"]
     if layout == "items" and share is not None and float(share) < 1.0:
         raise ConfigError(

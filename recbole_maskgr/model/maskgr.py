@@ -51,6 +51,7 @@ class MaskGR(SIDGenerativeRecommender):
         self.item_mask_prob = float(config["item_mask_prob"] or 0.0)
         self.clean_history_share = float(config["clean_history_share"] or 0.0)
         self.history_tokens = config["history_tokens"] or "codes"
+        self.loss_weight = config["loss_weight"] or "inverse_t"
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
@@ -126,10 +127,18 @@ class MaskGR(SIDGenerativeRecommender):
         hidden = self.encoder(noised, real)  # [B, L, d]
         per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
         logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
-        weights = 1.0 / torch.where(clean, t, t_paper)  # [B]
+        weights = self._row_weights(torch.where(clean, t, t_paper))  # [B]
         paper_terms = diffusion_loss_terms(logits, codes, masked & ~clean[:, None], weights)
         clean_terms = diffusion_loss_terms(logits, codes, masked & clean[:, None], weights)
         return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms)])  # [2, 2]
+
+    def _row_weights(self, t: torch.Tensor) -> torch.Tensor:
+        """Per-row token weights: the ELBO's 1/t (the paper), or 1 (`loss_weight: uniform`).
+
+        Uniform weights give the heavily masked rows (the first decoding steps, where the history
+        alone must name the item) their share by token count instead of evening every row out.
+        """
+        return 1.0 / t if self.loss_weight == "inverse_t" else torch.ones_like(t)
 
     def _paper_noise(self, tokens, real, t, rows):
         """The paper's noising of every token (plus the opt-in item / target options) on `rows` [B]."""
@@ -161,7 +170,7 @@ class MaskGR(SIDGenerativeRecommender):
         key_mask = torch.cat([history > 0, slots], dim=1)  # [B, T+H]
         hidden = self.encoder.forward_embedded(inputs, key_mask)[:, -self.depth :]  # [B, H, d]
         logits = tied_level_logits(hidden, self._code_emb())  # [B, H, K]
-        clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, 1.0 / t))  # [2]
+        clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
         return torch.stack([torch.zeros_like(clean_terms), clean_terms])  # [2, 2]
 
     # ----- decoding ---------------------------------------------------------------------------
