@@ -35,9 +35,7 @@ COMMON = {
 }
 # The paper's reference scale (maskgr-spec.md section 3), for a GPU.
 FULL = {
-    "MaskGR": {"n_layers": 8, "n_heads": 8, "inner_size": 3072, "dropout_prob": 0.25, "position_embedding": "rotary",
-               "learning_rate": 0.003, "train_batch_size": 2048, "warmup_steps": 10000, "epochs": 2000,
-               "stopping_step": 10, "train_samples": "sequence", "target_mask_prob": 0.0},
+    "MaskGR": {"config_files": ["maskgr-paper"]},  # the paper's recipe, unchanged (properties/presets/)
     "TIGER": {"n_layers": 4, "n_decoder_layers": 4, "inner_size": 1024, "dropout_prob": 0.15, "epochs": 200},
     "SASRec": {"epochs": 300},
     "BERT4Rec": {"epochs": 300},
@@ -52,7 +50,8 @@ def run_one(model: str, settings: dict, out_json: str) -> None:
     from recbole_maskgr.quick_start import run
 
     start = time.perf_counter()
-    result = run(model, "amazon-beauty", config_dict=settings)
+    files = settings.pop("config_files", None)  # presets / YAML layers, below the settings themselves
+    result = run(model, "amazon-beauty", config_file_list=files, config_dict=settings)
     result["wall_s"] = time.perf_counter() - start
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(out_json, result)

@@ -277,6 +277,8 @@ def report(work: str, out: str, args) -> None:
     text = header(f"Learning curves on {args.dataset}",
                   f"\nBudget: {', '.join(map(str, budgets))} min of training per variant (evaluation not counted); "
                   f"one torch thread per variant, {args.jobs} at once. Validation only (test untouched).\n")
+    text += ("\nWhat these curves say, and what did not work: [docs/maskgr.md](../docs/maskgr.md). Each "
+             "variant's YAML is under `benchmarks/variants/`.\n")
     text += "\n![learning curves](" + os.path.basename(out) + ".png)\n\n" + markdown_table(rows, columns) + "\n"
     for result in results:
         settings = {k: v for k, v in load_variant_or_saved(result).items()}
