@@ -287,7 +287,9 @@ def report(work: str, out: str, args) -> None:
     budgets = sorted({round(r["budget_s"] / 60, 1) for r in results})
     text = header(f"Learning curves on {args.dataset}",
                   f"\nBudget: {', '.join(map(str, budgets))} min of training per variant (evaluation not counted); "
-                  f"one torch thread per variant, {args.jobs} at once. Validation only (test untouched).\n")
+                  "one torch thread per variant. Validation only (test untouched). The command above drew "
+                  "this report; each variant's own run is under 'Made by' (`--jobs 2`: two variants side by side, "
+                  "one core each).\n")
     text += ("\nWhat these curves say, and what did not work: [docs/maskgr.md](../docs/maskgr.md). Each "
              "variant's YAML is under `benchmarks/variants/`.\n")
     text += "\n![learning curves](" + os.path.basename(out) + ".png)\n\n" + markdown_table(rows, columns) + "\n"
