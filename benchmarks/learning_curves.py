@@ -135,9 +135,9 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
         clock["since"] = time.perf_counter()
 
     def loss_with_clock(interaction):
-        if clock["trained"] + time.perf_counter() - clock["since"] >= budget_s:
-            raise BudgetSpent()
         trained = clock["trained"] + time.perf_counter() - clock["since"]
+        if trained >= budget_s:
+            raise BudgetSpent()
         due = every and clock["step"] and clock["step"] % every == 0
         due = due or (every_s and trained >= (len(curve) + 1) * every_s)
         if due and (not curve or curve[-1]["step"] != clock["step"]):
@@ -294,7 +294,7 @@ def report(work: str, out: str, args) -> None:
              "variant's YAML is under `benchmarks/variants/`.\n")
     text += "\n![learning curves](" + os.path.basename(out) + ".png)\n\n" + markdown_table(rows, columns) + "\n"
     for result in results:
-        settings = {k: v for k, v in load_variant_or_saved(result).items()}
+        settings = variant_settings(result)
         text += (f"\n### {result['variant']} ({result['model']})\n\nMade by: `{result.get('command')}`  \n"
                  f"Settings: `{json.dumps(settings)}`\n\n")
         points = [{"step": p["step"], "min": round(p["train_s"] / 60, 1), "epoch": p["epoch"],
@@ -310,7 +310,7 @@ def report(work: str, out: str, args) -> None:
     print(text)
 
 
-def load_variant_or_saved(result: dict) -> dict:
+def variant_settings(result: dict) -> dict:
     """The variant's own settings as run (without the harness's shared keys)."""
     shared_keys = {"data_path", "checkpoint_dir", "sid_cache_dir", "epochs", *EVAL}
     return {k: v for k, v in result["settings"].items() if k not in shared_keys}

@@ -48,7 +48,7 @@ def check_run_config(config) -> None:
     if "decode_steps" in defaults:
         check_decode_steps(config)
     if {"mask_t_min", "target_mask_prob", "item_mask_prob", "clean_history_share"} & defaults:
-        check_mask_fractions(config)
+        check_diffusion_settings(config)
 
 
 def uses_sids(config) -> bool:
@@ -77,6 +77,17 @@ def _integer(key: str, value, minimum: int, meaning: str) -> int:
             f"file or on the command line (--{key}=...)."
         )
     return value
+
+
+def _choice(key: str, value, options: dict[str, str], example: str) -> None:
+    """ConfigError unless `value` is one of `options` (name -> note shown beside it; ~ = default)."""
+    if value is None or value in options:
+        return
+    names = " or ".join(f"'{name}'" + (f" ({note})" if note else "") for name, note in options.items())
+    raise ConfigError(
+        f"{key} must be {names}, got {value!r}. Fix it in your config file or on the command line "
+        f"(--{key}={example})."
+    )
 
 
 def sid_depth(config) -> int:
@@ -120,7 +131,8 @@ def check_decode_steps(config) -> None:
         ) from err
 
 
-def check_mask_fractions(config) -> None:
+def check_diffusion_settings(config) -> None:
+    """MaskGR's objective settings: shares in range, known choices, and a layout that fits the share."""
     rules = {  # key: (test, allowed range, why)
         "mask_t_min": (lambda v: 0.0 < v < 1.0, "(0, 1)", "the smallest noise level t; the loss weighs by 1/t"),
         "target_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
@@ -137,17 +149,8 @@ def check_mask_fractions(config) -> None:
                 f"or on the command line (--{key}=...)."
             )
     layout = config["history_tokens"]
-    if layout is not None and layout not in ("codes", "items"):
-        raise ConfigError(
-            f"history_tokens must be 'codes' or 'items', got {layout!r}. Fix it in your config file or on "
-            "the command line (--history_tokens=items)."
-        )
-    weight = config["loss_weight"]
-    if weight is not None and weight not in ("inverse_t", "uniform"):
-        raise ConfigError(
-            f"loss_weight must be 'inverse_t' (the paper's 1/t) or 'uniform', got {weight!r}. Fix it in your "
-            "config file or on the command line (--loss_weight=inverse_t)."
-        )
+    _choice("history_tokens", layout, {"codes": "", "items": ""}, example="items")
+    _choice("loss_weight", config["loss_weight"], {"inverse_t": "the paper's 1/t", "uniform": ""}, "inverse_t")
     share = config["clean_history_share"]
     if layout == "items" and share is not None and float(share) < 1.0:
         raise ConfigError(

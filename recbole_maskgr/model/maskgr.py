@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from recbole_maskgr.data.checks import check_mask_fractions
+from recbole_maskgr.data.checks import check_diffusion_settings
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.diffusion import (
@@ -44,7 +44,7 @@ class MaskGR(SIDGenerativeRecommender):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        check_mask_fractions(config)  # the same rules the early input checks apply
+        check_diffusion_settings(config)  # the same rules the early input checks apply
         self.mask_id = self.special_id
         self.t_min = float(config["mask_t_min"])
         self.target_mask_prob = float(config["target_mask_prob"])
@@ -63,6 +63,11 @@ class MaskGR(SIDGenerativeRecommender):
         self.apply(self._init_weights)
 
     # ----- inputs ---------------------------------------------------------------------------
+    def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
+        """Per-level codes [..., H] -> token ids [..., H] (level l's codes start at l*K)."""
+        offsets = torch.arange(self.depth, device=codes.device) * self.codebook_size  # [H]
+        return codes + offsets
+
     def _item_vectors(self, items: torch.Tensor) -> torch.Tensor:
         """One vector per item: its H code embeddings (the tied table) summed / sqrt(H); padding -> 0.
 
@@ -70,8 +75,7 @@ class MaskGR(SIDGenerativeRecommender):
         enter the encoder as one position: H times fewer history positions to run.
         items [N, T] -> [N, T, d]
         """
-        offsets = torch.arange(self.depth, device=items.device) * self.codebook_size  # [H]
-        vectors = self.encoder.token_emb(self.item_sid[items] + offsets).sum(2)  # [N, T, d]
+        vectors = self.encoder.token_emb(self._code_tokens(self.item_sid[items])).sum(2)  # [N, T, d]
         return vectors * (items > 0)[..., None] / math.sqrt(self.depth)
 
     def _encode_history(self, interaction):
@@ -85,6 +89,16 @@ class MaskGR(SIDGenerativeRecommender):
         if self.history_tokens == "items":
             return self._item_vectors(history_inputs)  # [N, T, d]
         return self.encoder.token_emb(history_inputs)  # [N, T*H, d]
+
+    def _target_logits(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
+        """One encoder pass over an embedded history and the H target slots -> the slots' logits.
+
+        history_embedded [N, T', d], history_real [N, T'] bool, target_tokens [N, H] -> [N, H, K]
+        """
+        inputs = torch.cat([history_embedded, self.encoder.token_emb(target_tokens)], dim=1)  # [N, T'+H, d]
+        real = torch.cat([history_real, torch.ones_like(target_tokens, dtype=torch.bool)], dim=1)  # [N, T'+H]
+        hidden = self.encoder.forward_embedded(inputs, real)[:, -self.depth :]  # [N, H, d]
+        return tied_level_logits(hidden, self._code_emb())  # [N, H, K]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -162,28 +176,20 @@ class MaskGR(SIDGenerativeRecommender):
 
     def _item_layout_terms(self, history, target, t) -> torch.Tensor:
         """Clean-history rows with one position per history item (`history_tokens: items`)."""
-        offsets = torch.arange(self.depth, device=target.device) * self.codebook_size  # [H]
         codes = self.item_sid[target]  # [B, H]
         slots = torch.ones_like(codes, dtype=torch.bool)  # [B, H]
-        noised, masked = mask_tokens(codes + offsets, slots, t, self.mask_id)  # [B, H]
-        inputs = torch.cat([self._item_vectors(history), self.encoder.token_emb(noised)], dim=1)  # [B, T+H, d]
-        key_mask = torch.cat([history > 0, slots], dim=1)  # [B, T+H]
-        hidden = self.encoder.forward_embedded(inputs, key_mask)[:, -self.depth :]  # [B, H, d]
-        logits = tied_level_logits(hidden, self._code_emb())  # [B, H, K]
+        noised, masked = mask_tokens(self._code_tokens(codes), slots, t, self.mask_id)  # [B, H]
+        logits = self._target_logits(self._item_vectors(history), history > 0, noised)  # [B, H, K]
         clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
         return torch.stack([torch.zeros_like(clean_terms), clean_terms])  # [2, 2]
 
     # ----- decoding ---------------------------------------------------------------------------
     def _target_log_probs(self, history_inputs, history_real, user_index, target):
         """One encoder pass: log-probs [N, H, K] of the target item's codes (-1 in target = masked)."""
-        offsets = torch.arange(self.depth, device=target.device) * self.codebook_size  # [H]
-        target_tokens = torch.where(target >= 0, target + offsets, torch.full_like(target, self.mask_id))  # [N, H]
-        inputs = torch.cat(
-            [self._embed_history(history_inputs[user_index]), self.encoder.token_emb(target_tokens)], dim=1
-        )  # [N, L, d]
-        real = torch.cat([history_real[user_index], torch.ones_like(target, dtype=torch.bool)], dim=1)  # [N, L]
-        hidden = self.encoder.forward_embedded(inputs, real)[:, -self.depth :]  # [N, H, d]
-        logits = tied_level_logits(hidden, self._code_emb())  # [N, H, K]
+        masked_slot = torch.full_like(target, self.mask_id)
+        target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, H]
+        history = self._embed_history(history_inputs[user_index])  # [N, T', d]
+        logits = self._target_logits(history, history_real[user_index], target_tokens)  # [N, H, K]
         return F.log_softmax(logits, dim=-1)
 
     def _marginal_log_probs(self, interaction):
