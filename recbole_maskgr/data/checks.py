@@ -151,6 +151,11 @@ def check_diffusion_settings(config) -> None:
     layout = config["history_tokens"]
     _choice("history_tokens", layout, {"codes": "", "items": ""}, example="items")
     _choice("loss_weight", config["loss_weight"], {"inverse_t": "the paper's 1/t", "uniform": ""}, "inverse_t")
+    _choice(
+        "history_attention", config["history_attention"],
+        {"all": "every token sees every other, the paper", "history_only": "the history sees only itself"},
+        "history_only",
+    )
     share = config["clean_history_share"]
     if layout == "items" and share is not None and float(share) < 1.0:
         raise ConfigError(

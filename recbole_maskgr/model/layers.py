@@ -21,6 +21,23 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.flatten(-2)
 
 
+KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
+
+
+def layout_mask(key_mask: torch.Tensor, suffix: int) -> torch.Tensor:
+    """Who may attend to whom when the first L - suffix positions (the history) see only each other.
+
+    key_mask [N, L] (True = real token) -> [N, 1, L, L]. The last `suffix` positions (the target
+    slots) see every real token. Each position also sees itself, so a padding row of an empty
+    history has a key and attention never divides by zero (real positions never see padding).
+    """
+    length = key_mask.shape[1]
+    query_sees_suffix = torch.arange(length, device=key_mask.device) >= length - suffix  # [L]
+    key_in_prefix = ~query_sees_suffix  # [L]
+    allowed = key_mask[:, None, :] & (key_in_prefix[None, :] | query_sees_suffix[:, None])[None]  # [N, L, L]
+    return (allowed | torch.eye(length, dtype=torch.bool, device=key_mask.device))[:, None]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float):
         super().__init__()
@@ -31,16 +48,22 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x, key_mask, rotary=None):
+    def forward(self, x, attn_mask, rotary=None, memory: KV | None = None):
+        """x [N, L, d] attends to itself and, if given, to `memory` (cached keys/values of earlier
+        positions, rotated already) placed before it.
+
+        attn_mask: [N, 1, 1 or L, S + L] True = may be attended. Returns (output [N, L, d], x's own
+        keys/values [N, h, L, hd] x2, for a cache).
+        """
         batch, length, width = x.shape
-        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [B, h, L, hd] x3
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [N, h, L, hd] x3
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        attn_mask = key_mask[:, None, None, :]  # [B, 1, 1, L]: True = may be attended
+        keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], 2), torch.cat([memory[1], v], 2))
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # [B, h, L, hd]
-        return self.out(y.transpose(1, 2).reshape(batch, length, width))
+            q, keys, values, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # [N, h, L, hd]
+        return self.out(y.transpose(1, 2).reshape(batch, length, width)), (k, v)
 
 
 class EncoderBlock(nn.Module):
@@ -52,13 +75,16 @@ class EncoderBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, key_mask, rotary=None):
-        x = x + self.drop(self.attn(self.norm1(x), key_mask, rotary))
-        return x + self.drop(self.ff(self.norm2(x)))
+    def forward(self, x, attn_mask, rotary=None, memory: KV | None = None):
+        """-> (x [N, L, d], this block's keys/values of x)."""
+        attended, kv = self.attn(self.norm1(x), attn_mask, rotary, memory)
+        x = x + self.drop(attended)
+        return x + self.drop(self.ff(self.norm2(x))), kv
 
 
 class BidirectionalEncoder(nn.Module):
-    """Token + (learned or rotary) positions -> hidden states; every token sees every other."""
+    """Token + (learned or rotary) positions -> hidden states; every token sees every other, or
+    (`suffix` > 0) the history sees only itself while the last `suffix` slots see everything."""
 
     def __init__(self, vocab_size, max_len, d_model, n_layers, n_heads, d_ff, dropout, position="learned"):
         super().__init__()
@@ -72,21 +98,52 @@ class BidirectionalEncoder(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, tokens: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, key_mask: torch.Tensor, suffix: int = 0) -> torch.Tensor:
         """tokens [B, L] (right-aligned: the last position is the newest), key_mask [B, L] -> [B, L, d]."""
-        return self.forward_embedded(self.token_emb(tokens), key_mask)
+        return self.forward_embedded(self.token_emb(tokens), key_mask, suffix)
 
-    def forward_embedded(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """Like `forward`, for inputs already embedded (x [B, L, d]), e.g. one vector per history item."""
+    def forward_embedded(self, x: torch.Tensor, key_mask: torch.Tensor, suffix: int = 0) -> torch.Tensor:
+        """Like `forward`, for inputs already embedded (x [B, L, d]), e.g. one vector per history item.
+
+        suffix > 0: the history-only layout in one pass (training); `encode_prefix` + `encode_suffix`
+        compute the same states with the history's keys/values cached (decoding).
+        """
+        mask = key_mask[:, None, None, :] if suffix == 0 else layout_mask(key_mask, suffix)  # [B, 1, 1|L, L]
+        x, rotary = self._positioned(x, before=0, after=0)
+        for block in self.blocks:
+            x, _ = block(x, mask, rotary)
+        return self.norm(x)
+
+    def encode_prefix(self, x: torch.Tensor, key_mask: torch.Tensor, suffix: int) -> list[KV]:
+        """Each layer's keys/values of a history that attends only to itself, `suffix` slots before
+        the end: computed once per user, reused by every decoding pass. x [U, T, d] -> per layer KV."""
+        mask = layout_mask(key_mask, 0)  # [U, 1, T, T]
+        x, rotary = self._positioned(x, before=0, after=suffix)
+        memory = []
+        for block in self.blocks:
+            x, kv = block(x, mask, rotary)
+            memory.append(kv)
+        return memory
+
+    def encode_suffix(self, x: torch.Tensor, memory: list[KV], key_mask: torch.Tensor) -> torch.Tensor:
+        """States [N, S, d] of the last S slots (x [N, S, d]) given the cached history `memory`
+        (per layer, [N, h, T, hd] x2); key_mask [N, T + S] covers history then slots."""
+        mask = key_mask[:, None, None, :]  # [N, 1, 1, T+S]
+        x, rotary = self._positioned(x, before=key_mask.shape[1] - x.shape[1], after=0)
+        for block, past in zip(self.blocks, memory):
+            x, _ = block(x, mask, rotary, past)
+        return self.norm(x)
+
+    def _positioned(self, x: torch.Tensor, before: int, after: int):
+        """Add learned positions (counted from the right, so the target slots always get the same
+        ones) or make rotary tables (counted from the left) for x [N, L, d] with `before` positions
+        to its left and `after` to its right in the whole sequence."""
         length = x.shape[1]
         rotary = None
         if self.pos_emb is not None:
-            # count positions from the right so the target slots always get the same embeddings
-            positions = torch.arange(length - 1, -1, -1, device=x.device)  # [L]
+            positions = torch.arange(after + length - 1, after - 1, -1, device=x.device)  # [L]
             x = x + self.pos_emb(positions)[None]
         else:
-            rotary = rotary_tables(length, self.head_dim, x.device)
-        x = self.drop(x)
-        for block in self.blocks:
-            x = block(x, key_mask, rotary)
-        return self.norm(x)
+            cos, sin = rotary_tables(before + length, self.head_dim, x.device)  # [before+L, hd/2]
+            rotary = cos[before:], sin[before:]
+        return self.drop(x), rotary

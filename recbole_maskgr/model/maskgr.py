@@ -52,6 +52,7 @@ class MaskGR(SIDGenerativeRecommender):
         self.clean_history_share = float(config["clean_history_share"] or 0.0)
         self.history_tokens = config["history_tokens"] or "codes"
         self.loss_weight = config["loss_weight"] or "inverse_t"
+        self.history_attention = config["history_attention"] or "all"
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
@@ -90,6 +91,11 @@ class MaskGR(SIDGenerativeRecommender):
             return self._item_vectors(history_inputs)  # [N, T, d]
         return self.encoder.token_emb(history_inputs)  # [N, T*H, d]
 
+    @property
+    def _slots_see_only_history(self) -> int:
+        """The encoder's `suffix`: H when the history attends only to itself, else 0 (all to all)."""
+        return self.depth if self.history_attention == "history_only" else 0
+
     def _target_logits(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
         """One encoder pass over an embedded history and the H target slots -> the slots' logits.
 
@@ -97,8 +103,8 @@ class MaskGR(SIDGenerativeRecommender):
         """
         inputs = torch.cat([history_embedded, self.encoder.token_emb(target_tokens)], dim=1)  # [N, T'+H, d]
         real = torch.cat([history_real, torch.ones_like(target_tokens, dtype=torch.bool)], dim=1)  # [N, T'+H]
-        hidden = self.encoder.forward_embedded(inputs, real)[:, -self.depth :]  # [N, H, d]
-        return tied_level_logits(hidden, self._code_emb())  # [N, H, K]
+        hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history)  # [N, T'+H, d]
+        return tied_level_logits(hidden[:, -self.depth :], self._code_emb())  # [N, H, K]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -138,7 +144,7 @@ class MaskGR(SIDGenerativeRecommender):
             clean_noised, clean_masked = mask_target_only(tokens, real, t, self.mask_id, self.depth)
             noised = torch.where(clean[:, None], clean_noised, noised)  # [B, L]
             masked = torch.where(clean[:, None], clean_masked, masked)  # [B, L]
-        hidden = self.encoder(noised, real)  # [B, L, d]
+        hidden = self.encoder(noised, real, self._slots_see_only_history)  # [B, L, d]
         per_item = hidden.view(-1, self.depth, self.hidden_size)  # [B*n, H, d]
         logits = tied_level_logits(per_item, self._code_emb()).reshape(batch, -1, self.codebook_size)  # [B, L, K]
         weights = self._row_weights(torch.where(clean, t, t_paper))  # [B]
@@ -184,19 +190,40 @@ class MaskGR(SIDGenerativeRecommender):
         return torch.stack([torch.zeros_like(clean_terms), clean_terms])  # [2, 2]
 
     # ----- decoding ---------------------------------------------------------------------------
-    def _target_log_probs(self, history_inputs, history_real, user_index, target):
-        """One encoder pass: log-probs [N, H, K] of the target item's codes (-1 in target = masked)."""
+    def _decoding_context(self, interaction) -> dict:
+        """What every decoding pass of these users shares, computed once.
+
+        With `history_attention: history_only` the history's states do not depend on the target
+        slots: its per-layer keys/values are cached here and each pass runs only the H slots.
+        """
+        history_inputs, history_real = self._encode_history(interaction)  # [U, T'] each
+        context = {"users": history_real.shape[0], "real": history_real}
+        embedded = self._embed_history(history_inputs)  # [U, T', d]
+        if self.history_attention == "history_only":
+            context["memory"] = self.encoder.encode_prefix(embedded, history_real, self.depth)  # per layer KV
+        else:
+            context["embedded"] = embedded
+        return context
+
+    def _target_log_probs(self, context: dict, user_index, target):
+        """One pass: log-probs [N, H, K] of the target item's codes (-1 in target = masked)."""
         masked_slot = torch.full_like(target, self.mask_id)
         target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, H]
-        history = self._embed_history(history_inputs[user_index])  # [N, T', d]
-        logits = self._target_logits(history, history_real[user_index], target_tokens)  # [N, H, K]
+        history_real = context["real"][user_index]  # [N, T']
+        if "memory" in context:
+            memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
+            real = torch.cat([history_real, torch.ones_like(target_tokens, dtype=torch.bool)], dim=1)  # [N, T'+H]
+            hidden = self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, H, d]
+            logits = tied_level_logits(hidden, self._code_emb())  # [N, H, K]
+        else:
+            logits = self._target_logits(context["embedded"][user_index], history_real, target_tokens)  # [N, H, K]
         return F.log_softmax(logits, dim=-1)
 
     def _marginal_log_probs(self, interaction):
-        tokens, real = self._encode_history(interaction)
-        users = torch.arange(tokens.shape[0], device=tokens.device)
-        all_masked = torch.full((tokens.shape[0], self.depth), -1, dtype=torch.long, device=tokens.device)
-        return self._target_log_probs(tokens, real, users, all_masked)  # [U, H, K]
+        context = self._decoding_context(interaction)
+        users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
+        all_masked = torch.full((context["users"], self.depth), -1, dtype=torch.long, device=self.item_sid.device)
+        return self._target_log_probs(context, users, all_masked)  # [U, H, K]
 
     def predict(self, interaction):
         """Score the given items by their tokens' log-probs in one pass with the target masked."""
@@ -212,17 +239,17 @@ class MaskGR(SIDGenerativeRecommender):
         return self._beam_ranking(interaction)
 
     def _beam_ranking(self, interaction):
-        tokens, real = self._encode_history(interaction)
+        context = self._decoding_context(interaction)
         first_pass = {}
 
         def log_prob_fn(user_index, target):
-            log_probs = self._target_log_probs(tokens, real, user_index, target)
+            log_probs = self._target_log_probs(context, user_index, target)
             first_pass.setdefault("log_probs", log_probs)  # one beam per user, all masked
             return log_probs
 
         result = masked_beam_search(
             log_prob_fn,
-            n_users=tokens.shape[0],
+            n_users=context["users"],
             H=self.depth,
             K=self.codebook_size,
             beam_width=self.beam_width,
