@@ -117,42 +117,64 @@ def _duplicates(tup: Tensor) -> Tensor:
     return torch.zeros_like(dup_sorted).scatter(1, order, dup_sorted)  # [U, k]
 
 
-def _fill_forced(tokens: Tensor, scores: Tensor, catalogue: SIDCatalogue) -> Tensor:
+def _fill_forced(tokens: Tensor, scores: Tensor, catalogue: SIDCatalogue) -> tuple[Tensor, Tensor]:
     """Fill every masked position that the catalogue allows only one token at (constrained mode).
 
     After renormalisation such a token has probability 1, so filling it costs nothing and needs no
     encoder pass; a beam whose fixed tokens single out one item is complete at once. One round is
-    enough: a forced token is shared by all consistent items, so it leaves the others unchanged.
+    enough: a forced token is shared by all consistent items, so it leaves the others unchanged,
+    and so the live beams' allowed tokens [L, H, K] (returned for the next expansion) too.
     """
     U, b, H = tokens.shape
     flat = tokens.view(U * b, H)  # [U*b, H]
     live_idx = torch.isfinite(scores).view(-1).nonzero().squeeze(1)  # [L]
-    if live_idx.numel() == 0:
-        return tokens
     live_tokens = flat[live_idx]  # [L, H]
     allowed = catalogue.allowed_tokens(live_tokens)  # [L, H, K]
+    if live_idx.numel() == 0:
+        return tokens, allowed
     forced = (allowed.sum(-1) == 1) & (live_tokens < 0)  # [L, H]
     filled = torch.where(forced, allowed.to(torch.uint8).argmax(-1), live_tokens)  # [L, H]
     flat = flat.clone()
     flat[live_idx] = filled
-    return flat.view(U, b, H)
+    return flat.view(U, b, H), allowed
 
 
-def _choose_positions(
-    x: Tensor, lse: Tensor | None, masked: Tensor, order: str, generator: torch.Generator | None
-) -> Tensor:
+def _log_normaliser(x: Tensor) -> Tensor:
+    """logsumexp over the last dim of x [L, H, K] (-inf allowed), shifted by the max it also needs."""
+    best = x.amax(-1, keepdim=True).clamp(min=torch.finfo(x.dtype).min)  # [L, H, 1]; all -inf -> finite
+    return (x - best).exp_().sum(-1).log_().add_(best.squeeze(-1))  # [L, H]
+
+
+def _renormalised_confidence(lp: Tensor, probs: Tensor, source: Tensor, allowed: Tensor) -> tuple[Tensor, Tensor]:
+    """Per position of each live beam: the best allowed token's log-prob renormalised over the
+    allowed tokens, and the log-normaliser. Both [L, H].
+
+    Computed in probability space (`probs` = exp(lp), one exp per encoder pass instead of one per
+    expansion). A position whose allowed probabilities all underflow to 0 is redone exactly in log
+    space (a live beam allows at least one token at every position).
+    """
+    p = probs[source] * allowed  # [L, H, K]
+    mass = p.sum(-1)  # [L, H]
+    log_norm = mass.log()  # [L, H]
+    confidence = p.amax(-1).log() - log_norm  # [L, H]
+    under = (mass == 0).any(1).nonzero().squeeze(1)  # [R] rows with an underflowing position
+    if under.numel():
+        exact = torch.where(allowed[under], lp[source[under]], float("-inf"))  # [R, H, K]
+        log_norm[under] = _log_normaliser(exact)
+        confidence[under] = exact.amax(-1) - log_norm[under]
+    return confidence, log_norm
+
+
+def _choose_positions(confidence: Tensor | None, masked: Tensor, order: str, generator: torch.Generator | None) -> Tensor:
     """Position to unmask for each live beam: ``[L]`` indices of still-masked positions.
 
-    ``x`` is ``[L, H, K]`` log-probs (disallowed tokens at -inf), ``lse`` its per-position
-    log-normaliser over allowed tokens (``None`` = already normalised), ``masked`` ``[L, H]``.
+    ``confidence`` ``[L, H]`` (top-prob only): the best token's log-prob at each position;
+    ``masked`` ``[L, H]``.
     """
     if order == "left-to-right":
         return masked.to(torch.uint8).argmax(-1)  # [L]; first True = lowest masked index
     if order == "top-prob":
-        best = x.amax(-1)  # [L, H]
-        if lse is not None:
-            best = torch.where(torch.isfinite(lse), best - lse, float("-inf"))  # renormalised best
-        best = best.clamp(min=torch.finfo(best.dtype).min)  # -inf -> finite so masked beats fixed
+        best = confidence.clamp(min=torch.finfo(confidence.dtype).min)  # -inf -> finite so masked beats fixed
         return best.masked_fill(~masked, float("-inf")).argmax(-1)  # [L]
     gen_device = generator.device if generator is not None else masked.device
     r = torch.rand(masked.shape, generator=generator, device=gen_device).to(masked.device)  # [L, H]
@@ -166,29 +188,34 @@ def _expand_one(
     lp: Tensor,
     beam_width: int,
     order: str,
-    catalogue: SIDCatalogue | None,
-    constrained: bool,
+    allowed: Tensor | None,
     generator: torch.Generator | None,
+    probs: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Unmask one position per beam, reusing this step's log-probs, and keep the top distinct B."""
+    """Unmask one position per beam, reusing this step's log-probs, and keep the top distinct B.
+
+    allowed: the live beams' allowed tokens [L, H, K] (constrained mode; from `_fill_forced`), or None.
+    probs: exp(lp) [N, H, K], needed for constrained top-prob.
+    """
     U, b, H = tokens.shape
     K = lp.shape[-1]
     flat_tokens = tokens.view(U * b, H)  # [U*b, H]
     live_idx = torch.isfinite(scores).view(-1).nonzero().squeeze(1)  # [L]
     live_tokens = flat_tokens[live_idx]  # [L, H]
     complete = (live_tokens >= 0).all(-1)  # [L]: nothing left to unmask (forced fills)
-    x = lp[lp_row.view(-1)[live_idx].clamp(min=0)]  # [L, H, K]; complete beams may have no row
-    lse = None
-    if constrained:
-        allowed = catalogue.allowed_tokens(live_tokens)  # [L, H, K]
-        x = torch.where(allowed, x, float("-inf"))  # [L, H, K]
-        # Renormalise over allowed tokens (a forced token costs log 1 = 0); only the normaliser is
-        # needed for every position, the full renormalised row only where a token is chosen.
-        lse = x.logsumexp(-1) if order == "top-prob" else None  # [L, H]
-    pos_live = _choose_positions(x, lse, live_tokens < 0, order, generator)  # [L]
-    row = x.gather(1, pos_live[:, None, None].expand(-1, 1, K)).squeeze(1)  # [L, K]
-    if constrained:
-        norm = row.logsumexp(-1, keepdim=True) if lse is None else lse.gather(1, pos_live[:, None])  # [L, 1]
+    source = lp_row.view(-1)[live_idx].clamp(min=0)  # [L]; complete beams may have no row
+    # Renormalise over allowed tokens (a forced token costs log 1 = 0): under top-prob the
+    # normaliser of every position picks the position; the renormalised row only where chosen.
+    confidence = log_norm = None
+    if order == "top-prob" and allowed is not None:
+        confidence, log_norm = _renormalised_confidence(lp, probs, source, allowed)  # [L, H] each
+    elif order == "top-prob":
+        confidence = lp[source].amax(-1)  # [L, H]
+    pos_live = _choose_positions(confidence, live_tokens < 0, order, generator)  # [L]
+    row = lp[source, pos_live]  # [L, K]
+    if allowed is not None:
+        row = torch.where(allowed[torch.arange(len(pos_live), device=lp.device), pos_live], row, float("-inf"))
+        norm = row.logsumexp(-1, keepdim=True) if log_norm is None else log_norm.gather(1, pos_live[:, None])  # [L, 1]
         row = torch.where(torch.isfinite(norm), row - norm, float("-inf"))  # [L, K]
     if bool(complete.any()):
         # a complete beam carries over unchanged: its only candidate rewrites its own token at 0
@@ -263,9 +290,10 @@ def masked_beam_search(
         return empty_result(B, H, device)
     users, tokens, scores = initial_beams(U, H, device)
     nfe = rows = 0
+    allowed = None  # the live beams' allowed tokens (constrained mode), kept from the last fill
     for m in steps:
         if constrained:
-            tokens = _fill_forced(tokens, scores, catalogue)
+            tokens, allowed = _fill_forced(tokens, scores, catalogue)
         b = tokens.shape[1]
         pending = torch.isfinite(scores).view(-1) & (tokens.view(-1, H) < 0).any(-1)  # [U*b]
         if not bool(pending.any()):
@@ -276,6 +304,7 @@ def masked_beam_search(
         if lp.shape != (live_idx.numel(), H, K):
             raise ValueError(f"log_prob_fn returned shape {tuple(lp.shape)}, expected {(live_idx.numel(), H, K)}")
         lp = lp.to(device)
+        probs = lp.exp() if constrained and order == "top-prob" else None  # [N, H, K], once per pass
         nfe += 1
         rows += live_idx.numel()
         scores = scores.to(lp.dtype)
@@ -283,11 +312,9 @@ def masked_beam_search(
         lp_row[live_idx] = torch.arange(live_idx.numel(), device=device)
         lp_row = lp_row.view(U, b)
         for _ in range(m):
-            tokens, scores, lp_row = _expand_one(
-                tokens, scores, lp_row, lp, B, order, catalogue, constrained, generator
-            )
+            tokens, scores, lp_row = _expand_one(tokens, scores, lp_row, lp, B, order, allowed, generator, probs)
             if constrained:
-                tokens = _fill_forced(tokens, scores, catalogue)
+                tokens, allowed = _fill_forced(tokens, scores, catalogue)
 
     b = tokens.shape[1]
     live = torch.isfinite(scores)  # [U, b]
