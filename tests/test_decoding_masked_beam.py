@@ -263,3 +263,23 @@ def test_constrained_search_skips_passes_for_complete_beams():
     assert (res.items >= 0).all()
     assert res.rows < 5 * (1 + 8 * (H - 1))
     assert torch.equal(cat.codes[res.items], res.tokens)
+
+
+def test_renormalised_confidence_in_probability_space_matches_log_space_even_when_it_underflows():
+    from recbole_maskgr.decoding.masked_beam import _log_normaliser, _renormalised_confidence
+
+    g = torch.Generator().manual_seed(0)
+    lp = torch.randn(4, 3, 6, generator=g).log_softmax(-1)  # [N, H, K]
+    lp[2, 1] = torch.tensor([-0.01, -200.0, -210.0, -5.0, -220.0, -6.0])  # allowed tokens below float32's range
+    allowed = torch.rand(5, 3, 6, generator=g) < 0.5  # [L, H, K]
+    allowed[:, :, 0] = False
+    allowed[:, :, 4] = True  # at least one allowed token everywhere
+    allowed[3, 1] = torch.tensor([False, True, True, False, True, False])  # only underflowing ones
+    source = torch.tensor([0, 1, 3, 2, 2])  # beam -> row of lp
+    confidence, log_norm = _renormalised_confidence(lp, lp.exp(), source, allowed)
+    exact = torch.where(allowed, lp[source], float("-inf"))  # [L, H, K]
+    want_norm = _log_normaliser(exact)
+    assert torch.allclose(want_norm, exact.logsumexp(-1), atol=1e-5)
+    assert torch.allclose(log_norm, want_norm, atol=1e-5)
+    assert torch.allclose(confidence, exact.amax(-1) - want_norm, atol=1e-5)
+    assert math.isclose(float(log_norm[3, 1]), -200.0 + math.log1p(math.exp(-10) + math.exp(-20)), rel_tol=1e-6)

@@ -144,7 +144,11 @@ def test_maskgr_end_to_end_with_checkpoint_round_trip(maskgr_settings):
     assert trainer.last_decode_stats["users"] == len(test.dataset)  # every test user decoded once
 
 
-@pytest.mark.parametrize("layout", [{"history_tokens": "items"}, {"history_tokens": "codes"}])
+@pytest.mark.parametrize(
+    "layout",
+    [{"history_tokens": "items"}, {"history_tokens": "codes"},
+     {"history_tokens": "items", "history_attention": "history_only"}],
+)
 def test_prediction_does_not_depend_on_batch_mates(maskgr_settings, layout):
     """Histories are trimmed to the batch's longest and left-padded: padding must not change a user's scores."""
     _, _, (train, _, _), model, _ = build_maskgr(dict(maskgr_settings, **layout))
@@ -239,10 +243,10 @@ def test_mixed_loss_of_a_real_batch_matches_the_parts_by_hand(maskgr_settings):
     assert model.calculate_loss(batch).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("layout", ["codes", "items"])
-def test_clean_history_model_learns_and_decodes(maskgr_settings, layout):
+@pytest.mark.parametrize("layout, attention", [("codes", "all"), ("items", "all"), ("items", "history_only")])
+def test_clean_history_model_learns_and_decodes(maskgr_settings, layout, attention):
     settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens=layout, target_mask_prob=0.0,
-                    dropout_prob=0.0)
+                    dropout_prob=0.0, history_attention=attention)
     config, dataset, (train, _, test), model, _ = build_maskgr(settings)
     assert_training_lowers_loss(model, first_batch(train), steps=80)  # only H tokens per row carry a loss
     model.eval()
@@ -263,3 +267,34 @@ def test_uniform_loss_weight_counts_every_masked_token_once(maskgr_settings):
     assert torch.allclose(model._row_weights(t), torch.tensor([10.0, 2.0]))
     with pytest.raises(ValueError, match="loss_weight must be 'inverse_t'"):
         build_maskgr(dict(settings, loss_weight="1/t"))
+
+
+@pytest.mark.parametrize("layout", ["items", "codes"])
+def test_cached_decoding_passes_equal_the_uncached_model(maskgr_settings, layout):
+    """history_only: each user's history is encoded once; every beam's pass must still give the
+    log-probs of a full pass of the same model over history + target slots."""
+    settings = dict(maskgr_settings, clean_history_share=1.0, history_tokens=layout, history_attention="history_only")
+    _, _, (train, _, _), model, _ = build_maskgr(settings)
+    model.eval()
+    interaction = first_batch(train)[torch.arange(40)]  # prefixes of every length
+    lengths = interaction[model.ITEM_SEQ_LEN]
+    assert lengths.min() < lengths.max()  # ragged histories, left-padded
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        context = model._decoding_context(interaction)
+        user_index = torch.arange(context["users"]).repeat_interleave(3)  # three beams per user
+        target = torch.randint(0, model.codebook_size, (len(user_index), model.depth), generator=g)  # [N, H]
+        target[torch.rand(target.shape, generator=g) < 0.5] = -1  # partly unmasked beams
+        target[::3] = -1  # and each user's all-masked first pass
+        cached = model._target_log_probs(context, user_index, target)  # [N, H, K]
+        history_inputs, history_real = model._encode_history(interaction)
+        tokens = torch.where(target >= 0, model._code_tokens(target), model.mask_id)  # [N, H]
+        embedded = model._embed_history(history_inputs)[user_index]
+        uncached = F.log_softmax(model._target_logits(embedded, history_real[user_index], tokens), dim=-1)
+    assert "memory" in context  # the cached path was taken
+    assert torch.allclose(cached, uncached, atol=1e-5)
+
+
+def test_history_attention_must_be_a_known_layout(maskgr_settings):
+    with pytest.raises(ValueError, match=r"history_attention must be 'all' .* got 'causal'"):
+        build_maskgr(dict(maskgr_settings, history_attention="causal"))
