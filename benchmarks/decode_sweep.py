@@ -6,7 +6,8 @@
 Settings varied one at a time from the trained defaults: encoder passes (decode_steps 5, 3, 2, 1:
 tokens-per-step schedules), beam width (10, 20, 50), position order (top-prob, left-to-right,
 random), invalid-SID handling (constrained, projection), and one-pass marginal scoring.
-Model selection happened on validation during training; this sweep reads the test split.
+Decoding defaults are chosen from this sweep, so it reads the validation split (`--split valid`,
+the default); `--split test` is for final tables only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def settings_grid(depth: int) -> list[dict]:
     for steps in sorted({depth, 3, 2, 1}, reverse=True):
         if steps != depth and steps <= depth:
             grid.append({"name": f"decode_steps={steps}", "decode_steps": steps})
+        if steps == 2 and depth > 2:  # two passes, most tokens from the first
+            grid.append({"name": f"decode_steps=[{depth - 1}, 1]", "decode_steps": [depth - 1, 1]})
     grid += [{"name": f"beam_width={b}", "beam_width": b} for b in (20, 50)]
     grid += [{"name": f"order={o}", "decode_order": o} for o in ("left-to-right", "random")]
     grid += [{"name": "invalid=projection", "invalid_sid": "projection"}]
@@ -51,6 +54,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--max-users", type=int, default=2000, help="first N test users (bounds the time)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--split", choices=("valid", "test"), default="valid", help="users to decode")
     args = parser.parse_args()
 
     import torch
@@ -59,9 +63,11 @@ def main() -> None:
     from recbole_maskgr.quick_start import get_trainer, load_data_and_model
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    config, model, dataset, _, _, test_data = load_data_and_model(args.checkpoint)
-    subset = test_data.dataset.copy(test_data.dataset.inter_feat[: args.max_users])
+    config, model, dataset, _, valid_data, test_data = load_data_and_model(args.checkpoint)
+    split_data = valid_data if args.split == "valid" else test_data
+    subset = split_data.dataset.copy(split_data.dataset.inter_feat[: args.max_users])
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
+    model.phase = "test"  # decode with the test-time settings swept below, whichever split is read
     trainer = get_trainer(config)(config, model)
     defaults = {k: config[k] for k in ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding")}
     defaults["decode_steps"] = defaults["decode_steps"] or model.depth
@@ -78,11 +84,11 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     columns = ["setting", *[m for m in METRICS if m in rows[0]], "passes_per_user", "users_per_s"]
-    text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} test users.\n")
+    text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} {args.split} users.\n")
     text += "\n" + markdown_table(rows, columns)
     with open(args.out + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)
-    write_json(args.out + ".json", {"checkpoint": args.checkpoint, "rows": rows})
+    write_json(args.out + ".json", {"checkpoint": args.checkpoint, "split": args.split, "rows": rows})
     print(text)
 
 
