@@ -47,6 +47,8 @@ def main(argv=None):
             )
     except (ConfigError, CheckpointError, ValueError) as err:  # our checks raise these with the fix
         print(f"error: {err}", file=sys.stderr)
+        for note in getattr(err, "__notes__", []):  # e.g. which file continues the run
+            print(note, file=sys.stderr)
         return 2
     return 0
 

@@ -44,6 +44,11 @@ def safe_load(path: str, map_location="cpu") -> dict:
     """Load a checkpoint without unpickling code; refuse foreign or tampered files clearly."""
     if not os.path.isfile(path):
         raise CheckpointError(f"Checkpoint not found: '{path}'.")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(
+            f"Checkpoint '{path}' is empty: the run that claimed this name stopped before its first save. "
+            "Resume from its '-last.pth' file if there is one, or train anew."
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -78,3 +83,14 @@ def restore_rng_state(state: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# Settings that change the shape of a model's weights (ours and RecBole's sequential models).
+SHAPE_SETTINGS = ("hidden_size", "embedding_size", "inner_size", "n_layers", "n_heads", "n_decoder_layers",
+                  "history_tokens", "sid_levels", "sid_codebook_size", "MAX_ITEM_LIST_LENGTH")
+
+
+def differing_settings(saved: dict, current: dict, keys=None) -> list[str]:
+    """`key: <checkpoint's> there, <this run's> now` for each setting both name and that differs."""
+    names = sorted(set(saved) & set(current)) if keys is None else [k for k in keys if k in saved and k in current]
+    return [f"{k}: {saved[k]!r} there, {current[k]!r} now" for k in names if saved[k] != current[k]]

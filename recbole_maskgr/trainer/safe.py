@@ -8,6 +8,9 @@ or SID table is refused instead of loaded. Two files are kept:
 * the *last* checkpoint (``<best stem>-last.pth``), written after every validation (every epoch
   without validation) and, with ``checkpoint_every_steps``, every N optimizer steps mid-epoch.
 
+Both lie under this run's ``checkpoint_dir`` with a name claimed for this run alone
+(``run_files.py``); a resumed run starts its own pair there and carries the previous best over.
+
 Both carry everything a resumed run needs to continue exactly as an uninterrupted one would:
 model, optimiser, trainer extras (e.g. the LR schedule's step), early-stopping state, the global
 RNG state, the train loader's shuffling generator and the position inside the epoch. A resume
@@ -27,12 +30,15 @@ from recbole.utils import set_color
 from recbole_maskgr.files import atomic_save
 from recbole_maskgr.trainer.checkpoint import (
     CHECKPOINT_FORMAT,
+    SHAPE_SETTINGS,
     CheckpointError,
     capture_rng_state,
+    differing_settings,
     restore_rng_state,
     safe_load,
     to_plain,
 )
+from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
 
 
 class NonFiniteLossError(ValueError):
@@ -65,17 +71,28 @@ def check_fingerprint(saved: dict, current: dict, path: str) -> None:
             )
 
 
+def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None:
+    """Refuse weights of another model shape with the settings that differ, not a size-mismatch traceback."""
+    saved = checkpoint["state_dict"]
+    problems = [f"{name} is missing" for name in own if name not in saved]
+    problems += [f"{name} is unexpected" for name in saved if name not in own]
+    problems += [f"{name} is {tuple(saved[name].shape)} there, {tuple(own[name].shape)} here"
+                 for name in own if name in saved and saved[name].shape != own[name].shape]
+    if problems:
+        recorded = checkpoint.get("config") or {}
+        differ = differing_settings(recorded, settings, SHAPE_SETTINGS) or differing_settings(recorded, settings)
+        raise CheckpointError(
+            f"Checkpoint '{path}' does not fit this model ({problems[0]}"
+            + (f"; {len(problems) - 1} more" if len(problems) > 1 else "") + "). Settings that differ: "
+            + ("; ".join(differ) if differ else "none recorded") + ". Use the checkpoint's settings, or train anew."
+        )
+
+
 def plain_config(config) -> dict:
     """The user-facing settings (files, dict, command line) that rebuild the same Config."""
     settings = to_plain(dict(config.external_config_dict))
     settings.update(model=config["model"], dataset=config["dataset"])
     return settings
-
-
-def last_checkpoint_path(best_path: str) -> str:
-    """`saved/MaskGR-x.pth` -> `saved/MaskGR-x-last.pth`: the rolling checkpoint lives beside the best."""
-    stem, ext = os.path.splitext(str(best_path))
-    return f"{stem}-last{ext or '.pth'}"
 
 
 def loader_rng_state(loader) -> torch.Tensor | None:
@@ -139,6 +156,7 @@ class SafeCheckpointMixin:
         self._pending_valid_result = None
         self._finished = False
         self._last_written = None
+        self._carried_best = None  # the resumed run's best checkpoint, re-saved under this run's name
 
     @property
     def last_checkpoint_file(self) -> str:
@@ -148,7 +166,9 @@ class SafeCheckpointMixin:
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
         budget = self.config["train_budget_s"]
         self._deadline = monotonic() + float(budget) if budget else None
-        if self.start_epoch >= self.epochs and os.path.isfile(self.saved_model_file):
+        if saved and (self.config["single_spec"] or self.config["local_rank"] == 0):  # only rank 0 writes
+            self._claim_files()
+        if self.start_epoch >= self.epochs and self._carried_best is not None:
             saved = False  # a finished run was resumed: RecBole would overwrite the best with the last weights
         self._train_loader, self._saving = train_data, saved
         self._validating = bool(valid_data) and self.eval_step > 0
@@ -168,6 +188,19 @@ class SafeCheckpointMixin:
         except TrainingBudgetSpent:
             self.logger.info(f"Training budget of {budget}s spent; best validation result kept.")
             return self.best_valid_score, self.best_valid_result
+        except BaseException as err:  # a crash, Ctrl-C, NaN: say which file continues the run
+            if saved and os.path.isfile(self.last_checkpoint_file) and self.last_checkpoint_file not in str(err):
+                err.add_note(f"Continue this run with --resume={self.last_checkpoint_file}")
+                self.logger.error(f"Training stopped ({type(err).__name__}); continue with --resume={self.last_checkpoint_file}")
+            raise
+
+    def _claim_files(self) -> None:
+        """Claim this run's checkpoint names, put a resumed run's best there, and say where resuming starts."""
+        self.saved_model_file = claim_checkpoint_name(self.saved_model_file)
+        if self._carried_best is not None:
+            self._write(dict(self._carried_best, best_model_file=self.saved_model_file), self.saved_model_file, False)
+        self.logger.info(f"Checkpoints: best {self.saved_model_file}; to continue after a stop: "
+                         f"--resume={self.last_checkpoint_file}")
 
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
         batches = self._begin_epoch(train_data, epoch_idx)
@@ -274,6 +307,7 @@ class SafeCheckpointMixin:
         """Load weights from our checkpoint after checking it belongs to this data."""
         checkpoint = safe_load(checkpoint_file, map_location=self.device)
         check_fingerprint(checkpoint["fingerprint"], data_fingerprint(self.config, self.model), checkpoint_file)
+        check_shapes(checkpoint, self.model.state_dict(), plain_config(self.config), checkpoint_file)
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         return checkpoint
@@ -283,7 +317,11 @@ class SafeCheckpointMixin:
         resume_file = str(resume_file)
         checkpoint = self.load_checkpoint(resume_file)
         position = checkpoint.get("position") or {}
-        self.saved_model_file = best_model_file(checkpoint, resume_file)
+        previous_best = previous_best_file(checkpoint, resume_file)
+        if previous_best is not None:
+            best = checkpoint if os.path.samefile(previous_best, resume_file) else safe_load(previous_best)
+            check_fingerprint(best["fingerprint"], data_fingerprint(self.config, self.model), previous_best)
+            self._carried_best = best
         self._finished = bool(position.get("finished"))
         self.start_epoch = self.epochs if self._finished else checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
@@ -299,7 +337,8 @@ class SafeCheckpointMixin:
         self.logger.info(
             f"Checkpoint loaded. Resume training from epoch {self.start_epoch}"
             + (f", batch {skipped}" if skipped else "")
-            + f"; best model: {self.saved_model_file}"
+            + (f"; best model so far: {previous_best}" if previous_best else "")
+            + f"; this run's checkpoints go to {self.checkpoint_dir}"
         )
 
     def _restore_loader_position(self, train_data) -> None:
@@ -321,24 +360,6 @@ class SafeCheckpointMixin:
             self.load_checkpoint(checkpoint_file)
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
-
-
-def best_model_file(checkpoint: dict, resume_file: str) -> str:
-    """The best checkpoint a resumed run keeps improving on (and finally tests).
-
-    Recorded in the checkpoint; if that path is gone but a file of the same name sits next to
-    `resume_file` (the folder was moved), that one is used.
-    """
-    recorded = checkpoint.get("best_model_file") or resume_file
-    if os.path.isfile(recorded) or checkpoint.get("best_valid_result") is None:
-        return recorded  # no validation yet: the best file appears at the first improvement
-    beside = os.path.join(os.path.dirname(os.path.abspath(resume_file)), os.path.basename(recorded))
-    if os.path.isfile(beside):
-        return beside
-    raise CheckpointError(
-        f"'{resume_file}' records its best model in '{recorded}', which is missing; the final test needs it. "
-        f"Put that file back (or next to '{resume_file}'), or resume from the best checkpoint itself."
-    )
 
 
 def make_safe(trainer_class: type) -> type:
