@@ -111,15 +111,41 @@ def make_config(
     config_files: list[str] | None = None,
     config_dict: dict | None = None,
     cmd_args: list[str] | None = None,
+    known_elsewhere: frozenset[str] = frozenset(),
 ):
-    """A RecBole Config with our layers; `cmd_args` are `--key=value` strings (never sys.argv implicitly)."""
+    """A RecBole Config with our layers; `cmd_args` are `--key=value` strings (never sys.argv implicitly).
+
+    `known_elsewhere`: keys that other models of the same leaderboard read, accepted here too.
+    """
     apply_numpy_aliases()
     from recbole.config import Config
 
     model_class = get_model(model) if isinstance(model, str) else model
     files = layer_files(model_class.__name__, dataset, config_files)
+    own_layers = len(files) - len(config_files or [])
+    file_keys: dict[str, dict] = {}
 
     class LayeredConfig(Config):
+        def _load_config_files(self, file_list):
+            # RecBole's loop, with each file's problems named (and its keys kept for the checks below)
+            merged = {}
+            for index, path in enumerate(file_list or []):
+                file_keys[path] = read_config_file(path, self.yaml_loader, user_file=index >= own_layers)
+                merged.update(file_keys[path])
+            return merged
+
+        def _get_final_config_dict(self):
+            # every layer is read, RecBole's defaults are not applied yet: check what the user wrote
+            defaults = dict(self.internal_config_dict)
+            for path in files[:own_layers]:
+                defaults.update(file_keys[path])
+            given = {f"'{path}'": file_keys[path] for path in files[own_layers:]}
+            given["config_dict"] = dict(config_dict or {})
+            given["the command line"] = dict(self.cmd_config_dict)
+            self.documented_keys = set(defaults) | RUNTIME_KEYS
+            check_settings(given, defaults, known_elsewhere)
+            return super()._get_final_config_dict()
+
         def _load_cmd_line(self):
             # RecBole reads sys.argv here; we take only what the caller hands us.
             parsed = {}
@@ -131,3 +157,121 @@ def make_config(
             return self._convert_config_dict(parsed)
 
     return LayeredConfig(model=model_class, dataset=dataset, config_file_list=files, config_dict=config_dict)
+
+
+def read_config_file(path: str, loader, user_file: bool) -> dict:
+    """One YAML layer as a dict; ConfigError naming the file for anything RecBole would choke on."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle.read(), Loader=loader)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"Config file '{path}' is not UTF-8 text ({err.reason}). Save it as UTF-8.") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"Config file '{path}' is not valid YAML{where}: {problem}. Write one `key: value` per line."
+        ) from err
+    if data is None:
+        if user_file:
+            raise ConfigError(
+                f"Config file '{path}' holds no settings (it is empty or only comments). Add `key: value` "
+                "lines, or leave it out of --config_files."
+            )
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"Config file '{path}' must be `key: value` lines (a mapping), but it holds a {type(data).__name__}. "
+            "Write one setting per line, e.g. `epochs: 10`."
+        )
+    return data
+
+
+# Keys RecBole takes from the caller or derives itself, without a default in its YAML files.
+RUNTIME_KEYS = {"nproc", "world_size", "ip", "port", "offset", "group_offset", "local_rank", "config_files",
+                "model", "dataset", "data_path", "device", "single_spec", "MODEL_TYPE", "MODEL_INPUT_TYPE",
+                "eval_type", "valid_neg_sample_args", "test_neg_sample_args", "is_ddp"}
+# Keys that take several types and have a check of their own (data/checks.py).
+OWN_TYPE_CHECKS = {"decode_steps"}
+
+
+def _number(low: float, high: float | None = None, whole: bool = False, low_open: bool = False):
+    """A range rule: (test, how the allowed values read)."""
+    def test(v):
+        return (isinstance(v, (int, float)) and not isinstance(v, bool) and (not whole or float(v).is_integer())
+                and (v > low if low_open else v >= low) and (high is None or v <= high))
+    kind = "a whole number" if whole else "a number"
+    bounds = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+    return test, f"{kind} {bounds}"
+
+
+RANGES = {
+    "epochs": _number(1, whole=True), "train_batch_size": _number(1, whole=True),
+    "eval_batch_size": _number(1, whole=True), "MAX_ITEM_LIST_LENGTH": _number(1, whole=True),
+    "hidden_size": _number(1, whole=True), "inner_size": _number(1, whole=True),
+    "n_layers": _number(1, whole=True), "n_heads": _number(1, whole=True), "stopping_step": _number(1, whole=True),
+    "warmup_steps": _number(0, whole=True), "learning_rate": _number(0, low_open=True),
+    "weight_decay": _number(0), "dropout_prob": _number(0, 1), "hidden_dropout_prob": _number(0, 1),
+    "attn_dropout_prob": _number(0, 1), "lr_final_ratio": _number(0, 1),
+    "train_budget_s": _number(0, low_open=True),
+}
+
+
+def known_settings(model: str, dataset: str) -> set[str]:
+    """Every key `model` reads on `dataset` (RecBole's, ours, the model's)."""
+    return make_config(model, dataset).documented_keys
+
+
+def check_settings(given: dict[str, dict], defaults: dict, known_elsewhere=frozenset()) -> None:
+    """Every user setting must be known (RecBole's, ours or the model's) and of its default's type.
+
+    `given`: where the user wrote settings -> those settings; `defaults`: every documented key with
+    its default (RecBole's YAML files and ours).
+    """
+    import difflib
+
+    known = set(defaults) | RUNTIME_KEYS | set(known_elsewhere)
+    for source, settings in given.items():
+        for key, value in settings.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+                hint = f"Did you mean '{close[0]}'? " if close else ""
+                raise ConfigError(
+                    f"Unknown setting '{key}' in {source}. {hint}Settings are RecBole's, this plugin's "
+                    "(properties/overall.yaml) or the model's (properties/model/<Model>.yaml); fix or remove it."
+                )
+            problem = None if key in OWN_TYPE_CHECKS else type_problem(value, defaults.get(key))
+            if problem is None and key in RANGES and value is not None and not RANGES[key][0](value):
+                problem = f"must be {RANGES[key][1]}, got {value!r}"
+            if problem:
+                raise ConfigError(
+                    f"Setting '{key}' in {source} {problem} (default: {defaults.get(key)!r}). "
+                    f"Fix it, e.g. --{key}={defaults.get(key)!r}."
+                )
+
+
+def type_problem(value, default) -> str | None:
+    """Why `value` cannot stand where `default` is expected, or None. A None default takes anything;
+    a number takes a number; a list also takes one of its items (RecBole wraps it); bools stay bools."""
+    if default is None or value is None:
+        return None
+    if isinstance(default, bool) or isinstance(value, bool):
+        return None if isinstance(value, bool) and isinstance(default, bool) else f"must be {type(default).__name__}, got {value!r}"
+    if isinstance(default, (int, float)):
+        if not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            return f"must be a whole number, got {value!r}"
+        return None
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)) or not isinstance(value, (dict,)):
+            return None
+        return f"must be a list, got {value!r}"
+    if isinstance(default, dict):
+        return None if isinstance(value, dict) else f"must be a mapping like {default!r}, got {value!r}"
+    if isinstance(default, str):  # RecBole also reads lists where its YAML writes text, e.g. '[5,inf)'
+        return None if isinstance(value, (str, list, tuple)) else f"must be text, got {value!r}"
+    return None

@@ -15,7 +15,7 @@ from logging import getLogger
 
 import torch
 
-from recbole_maskgr.config import ConfigError, get_model, make_config
+from recbole_maskgr.config import ConfigError, get_model, known_settings, make_config
 
 LEADERBOARD_METRICS = ["recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr@10"]
 
@@ -46,6 +46,7 @@ def create_dataset(config):
     from recbole.data import dataset as recbole_datasets
     from recbole.utils import ModelType
 
+    from recbole_maskgr.data.atomic_files import verbatim_dataset
     from recbole_maskgr.data.checks import validate_inputs
 
     check_dataset_files(config)
@@ -58,7 +59,18 @@ def create_dataset(config):
         if not hasattr(recbole_datasets, name):
             name = by_type.get(config["MODEL_TYPE"], "Dataset")
         dataset_class = getattr(recbole_datasets, name)
-    return dataset_class(config)
+    try:
+        return verbatim_dataset(dataset_class)(config)
+    except ValueError as err:
+        if "Some feat is empty" not in str(err):
+            raise
+        filters = {k: config[k] for k in ("user_inter_num_interval", "item_inter_num_interval", "val_interval")
+                   if config[k]}
+        raise ConfigError(
+            f"Dataset '{config['dataset']}' has no interactions left after RecBole's filters ({filters or 'none'}). "
+            "Loosen them (e.g. --user_inter_num_interval=\"[0,inf)\" --item_inter_num_interval=\"[0,inf)\") "
+            "or use more data."
+        ) from err
 
 
 def prepare_data(config, dataset):
@@ -126,9 +138,13 @@ def run(
     cmd_args: list[str] | None = None,
     saved: bool = True,
     resume: str | None = None,
+    known_elsewhere: frozenset[str] = frozenset(),
 ) -> dict:
-    """Train, validate and test one model; returns RecBole's result dict plus timings and size."""
-    config = make_config(model, dataset, config_file_list, config_dict, cmd_args)
+    """Train, validate and test one model; returns RecBole's result dict plus timings and size.
+
+    `known_elsewhere`: settings meant for other models of a leaderboard, accepted here too.
+    """
+    config = make_config(model, dataset, config_file_list, config_dict, cmd_args, known_elsewhere)
     if resume:
         from recbole_maskgr.data.checks import check_resume_file
 
@@ -243,9 +259,12 @@ def leaderboard(
     command: str | None = None,
 ) -> list[dict]:
     """Train and test each model on the same data, split and seed; write one Markdown + JSON table."""
-    for name in models:  # fail on a typo before hours of training
-        get_model(name)
-    results = [run(name, dataset, config_file_list, config_dict, cmd_args) for name in models]
+    known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
+    elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
+    for name in models:  # a setting no model reads, or of a wrong type: fail before hours of training
+        make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name])
+    results = [run(name, dataset, config_file_list, config_dict, cmd_args, known_elsewhere=elsewhere[name])
+               for name in models]
     rows = leaderboard_rows(results)
     import recbole
 
