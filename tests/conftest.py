@@ -48,7 +48,7 @@ def sid_cache(tmp_path_factory):
 def sid_model_settings(tiny, sid_cache):
     """Tiny MaskGR/TIGER settings on the tiny ml-100k cut."""
     return dict(tiny, sid_levels=2, sid_codebook_size=16, sid_cache_dir=sid_cache, hidden_size=32, n_heads=2,
-                inner_size=64, n_layers=1, n_decoder_layers=1, beam_width=10, warmup_steps=5)
+                inner_size=64, n_layers=1, beam_width=10, warmup_steps=5)
 
 
 def build_model(model, settings, dataset="ml-100k"):

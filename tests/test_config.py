@@ -22,14 +22,15 @@ def layered(tmp_path, monkeypatch):
     (datasets / "ml-100k.yaml").write_text("probe: dataset\nfrom_dataset: 3\n")
     monkeypatch.setattr(cfg, "resource_dir", lambda name: tmp_path / name)
     user = tmp_path / "user.yaml"
-    user.write_text("probe: file\nfrom_file: 4\n")
+    user.write_text("probe: file\nfrom_dataset: 4\n")  # a user file may only set known keys
     return user
 
 
 def test_layers_merge_in_documented_order(layered):
     full = make_config("SASRec", "ml-100k", [str(layered)], {"probe": "dict"}, ["--probe=cmd"])
     assert full["probe"] == "cmd"
-    assert (full["from_overall"], full["from_model"], full["from_dataset"], full["from_file"]) == (1, 2, 3, 4)
+    assert (full["from_overall"], full["from_model"], full["from_dataset"]) == (1, 2, 4)
+    assert make_config("SASRec", "ml-100k")["from_dataset"] == 3
     assert make_config("SASRec", "ml-100k", [str(layered)], {"probe": "dict"})["probe"] == "dict"
     assert make_config("SASRec", "ml-100k", [str(layered)])["probe"] == "file"
     assert make_config("SASRec", "ml-100k")["probe"] == "dataset"

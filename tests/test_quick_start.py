@@ -7,6 +7,7 @@ import torch
 
 import run_recbole_maskgr
 from recbole_maskgr import quick_start
+from recbole_maskgr.config import ConfigError, known_settings, make_config
 from recbole_maskgr.trainer.checkpoint import CheckpointError, safe_load
 
 
@@ -84,6 +85,16 @@ def test_leaderboard_writes_one_table(tiny, workdir):
     data = json.loads((workdir / "res" / "leaderboard-ml-100k.json").read_text())
     assert data["rows"][1]["parameters"] > 0 and "torch" in data["versions"]
     assert 0.0 <= data["rows"][0]["recall@10"] <= 1.0
+
+
+def test_leaderboard_accepts_a_setting_one_model_reads_and_refuses_one_none_reads(tiny, workdir):
+    known_to_sasrec = dict(tiny, hidden_dropout_prob=0.3)
+    for name in ("Pop", "SASRec"):  # each model accepts what another board member reads
+        make_config(name, "ml-100k", config_dict=known_to_sasrec,
+                    known_elsewhere=frozenset(known_settings("SASRec" if name == "Pop" else "Pop", "ml-100k")))
+    with pytest.raises(ConfigError, match="Unknown setting 'beam_widht' in config_dict"):
+        quick_start.leaderboard(["Pop", "SASRec"], "ml-100k", config_dict=dict(tiny, beam_widht=20))
+    assert not (workdir / "saved").exists()  # refused before any training
 
 
 def test_training_budget_ends_training_cleanly(tiny):

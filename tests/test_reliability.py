@@ -17,8 +17,9 @@ import yaml
 
 import run_recbole_maskgr
 from recbole_maskgr import quick_start
-from recbole_maskgr.config import ConfigError, make_config
-from recbole_maskgr.data.checks import check_resume_file, validate_atomic_files
+from recbole_maskgr.config import ConfigError, known_settings, make_config
+from recbole_maskgr.data.atomic_files import validate_atomic_files
+from recbole_maskgr.data.checks import check_resume_file
 from recbole_maskgr.trainer.checkpoint import CheckpointError, safe_load
 from recbole_maskgr.trainer.safe import NonFiniteLossError, last_checkpoint_path
 
@@ -33,8 +34,11 @@ MASKGR = dict(
 )
 
 
-def settings_for(sid_cache, checkpoint_dir, **extra):
-    return dict(MASKGR, sid_cache_dir=sid_cache, checkpoint_dir=str(checkpoint_dir), **extra)
+def settings_for(sid_cache, checkpoint_dir, model="MaskGR", dataset="ml-100k", **extra):
+    """The tiny MaskGR settings, less what `model` does not read (unknown settings are refused)."""
+    settings = dict(MASKGR, sid_cache_dir=sid_cache, checkpoint_dir=str(checkpoint_dir), **extra)
+    known = known_settings(model, dataset)
+    return {key: value for key, value in settings.items() if key in known}
 
 
 def plain(result):
@@ -186,6 +190,103 @@ def test_resume_file_is_checked_before_the_dataset_is_built(uninterrupted, workd
         check_resume_file(best, {"model": "TIGER", "dataset": "ml-100k"})
 
 
+def snapshot(*folders: Path) -> dict:
+    """Every file under the folders with its digest."""
+    return {str(p): digest(p) for folder in folders for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_a_checkpoint_cannot_choose_where_a_resumed_run_writes(uninterrupted, workdir, capsys, sid_cache):
+    """A copied checkpoint whose record names a file elsewhere, resumed into an empty --checkpoint_dir:
+    every new file lies in that folder; the named file and the original run are untouched."""
+    original = Path(uninterrupted["best"]).parent
+    victim = workdir / "elsewhere" / Path(uninterrupted["best"]).name  # the name the record will carry
+    victim.parent.mkdir()
+    victim.write_bytes(b"not a checkpoint; must survive")
+    copied = workdir / "copied"
+    copied.mkdir()
+    best_name = Path(uninterrupted["best"]).name
+    (copied / best_name).write_bytes(Path(uninterrupted["best"]).read_bytes())
+    last = safe_load(last_checkpoint_path(uninterrupted["best"]))
+    last["best_model_file"] = str(victim)  # tampered: the run's best "lives" elsewhere
+    torch.save(last, copied / Path(last_checkpoint_path(best_name)).name)
+    before = snapshot(original, copied, victim.parent)
+
+    new_dir = workdir / "saved2"
+    config_file = workdir / "s.yaml"
+    config_file.write_text(yaml.safe_dump(settings_for(sid_cache, new_dir, epochs=4)))
+    resume = copied / Path(last_checkpoint_path(best_name)).name
+    assert run_recbole_maskgr.main(["--model=MaskGR", f"--config_files={config_file}", f"--resume={resume}"]) == 0
+
+    assert snapshot(original, copied, victim.parent) == before
+    written = sorted(p.name for p in new_dir.iterdir())
+    assert len(written) == 1 and written[0].startswith("MaskGR-") and written[0] != best_name
+    carried = safe_load(str(new_dir / written[0]))
+    assert carried["best_model_file"] == str(new_dir / written[0])
+    assert carried["best_valid_result"] == uninterrupted["valid"]
+
+
+def test_a_missing_best_is_refused_without_writing(uninterrupted, workdir):
+    last = safe_load(last_checkpoint_path(uninterrupted["best"]))
+    last["best_model_file"] = "/somewhere/else/gone.pth"
+    resume = workdir / "alone-last.pth"
+    torch.save(last, resume)
+    config = make_config("MaskGR", "ml-100k", config_dict=dict(uninterrupted["settings"],
+                                                               checkpoint_dir=str(workdir / "saved")))
+    _, _, _, trainer = quick_start.build(config, log=False)
+    with pytest.raises(CheckpointError, match="best model is 'gone.pth', which is not next to it"):
+        trainer.resume_checkpoint(str(resume))
+    assert not (workdir / "saved").exists() or not any((workdir / "saved").iterdir())
+
+
+def test_runs_started_in_the_same_second_get_their_own_files(tmp_path):
+    from recbole_maskgr.trainer.run_files import claim_checkpoint_name
+
+    wanted = str(tmp_path / "saved" / "MaskGR-Nov-30-2026_01-00-00.pth")
+    first, second = claim_checkpoint_name(wanted), claim_checkpoint_name(wanted)
+    assert first == wanted and second == wanted[: -len(".pth")] + "-2.pth"
+    Path(last_checkpoint_path(wanted[: -len(".pth")] + "-3.pth")).write_bytes(b"another run's")
+    assert claim_checkpoint_name(wanted).endswith("-4.pth")  # -3 has a rolling file: taken
+    with pytest.raises(CheckpointError, match="is empty: the run that claimed this name stopped"):
+        safe_load(first)
+
+
+def test_another_model_shape_is_refused_before_the_dataset_with_the_settings(uninterrupted, workdir):
+    best = str(uninterrupted["best"])
+    config = {"model": "MaskGR", "dataset": "ml-100k", "hidden_size": 64, "n_layers": 1}
+    with pytest.raises(CheckpointError, match=r"another model shape than this run \(hidden_size: 32 there, 64 "
+                                              r"now\)\. Resume with the checkpoint's settings \(e\.g\. --hidden_size=32"):
+        check_resume_file(best, config)
+
+
+def test_shape_mismatch_at_load_names_the_differing_settings(uninterrupted, workdir):
+    settings = dict(uninterrupted["settings"], inner_size=48, checkpoint_dir=str(workdir / "saved"))
+    _, _, _, trainer = quick_start.build(make_config("MaskGR", "ml-100k", config_dict=settings), log=False)
+    with pytest.raises(CheckpointError, match=r"does not fit this model \(encoder.*is \(64, 32\) there, \(48, 32\) "
+                                              r"here; .* more\)\. Settings that differ: .*inner_size: 64 there, 48 now"):
+        trainer.load_checkpoint(str(uninterrupted["best"]))
+
+
+def test_the_log_and_every_failure_name_the_file_to_resume_from(workdir, monkeypatch, sid_cache, caplog):
+    settings = settings_for(sid_cache, workdir / "saved", checkpoint_every_steps=2)
+    _, (train, valid, _), model, trainer = quick_start.build(make_config("MaskGR", "ml-100k", config_dict=settings),
+                                                               log=False)
+    real, calls = model.calculate_loss, []
+
+    def crash_on_fifth(interaction):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("disk full")
+        return real(interaction)
+
+    monkeypatch.setattr(model, "calculate_loss", crash_on_fifth)
+    with caplog.at_level("INFO"), pytest.raises(RuntimeError, match="disk full") as err:
+        trainer.fit(train, valid)
+    resume = f"--resume={trainer.last_checkpoint_file}"
+    assert any(resume in record.getMessage() and "Checkpoints:" in record.getMessage() for record in caplog.records)
+    assert f"Continue this run with {resume}" in err.value.__notes__
+    assert safe_load(trainer.last_checkpoint_file)["position"]["train_steps"] == 4
+
+
 # ====================================================================== NaN / inf
 def nan_on_call(monkeypatch, model, call: int):
     real, calls = model.calculate_loss, []
@@ -200,7 +301,7 @@ def nan_on_call(monkeypatch, model, call: int):
 
 @pytest.mark.parametrize("model_name", ["MaskGR", "SASRec"])
 def test_non_finite_loss_names_the_last_good_checkpoint(workdir, monkeypatch, sid_cache, model_name):
-    settings = settings_for(sid_cache, workdir / "saved", checkpoint_every_steps=2)
+    settings = settings_for(sid_cache, workdir / "saved", model=model_name, checkpoint_every_steps=2)
     config = make_config(model_name, "ml-100k", config_dict=settings)
     _, (train, valid, _), model, trainer = quick_start.build(config, log=False)
     nan_on_call(monkeypatch, model, 5)
@@ -272,9 +373,8 @@ def write_toy(root: Path, inter=INTER, item=ITEM, encoding="utf-8") -> None:
 
 
 def toy_config(workdir, model="MaskGR", **extra):
-    settings = dict(MASKGR, **TOY_SETTINGS, data_path=str(workdir / "data"), checkpoint_dir=str(workdir / "saved"),
-                    sid_cache_dir=str(workdir / "sid"))
-    settings.update(extra)
+    settings = settings_for(str(workdir / "sid"), workdir / "saved", model=model, dataset="toy", **TOY_SETTINGS)
+    settings.update(data_path=str(workdir / "data"), **extra)
     return make_config(model, "toy", config_dict=settings)
 
 
@@ -300,7 +400,17 @@ BAD_FILES = {
     "byte-order mark": (dict(inter=replace(INTER, 0, "\ufeff" + INTER[0])),
                         r"toy.inter' starts with a byte-order mark"),
     "separator inside a value": (dict(item=replace(ITEM, 4, "i4\tTab\there\tAcme")),
-                                 r"toy.item' line 5 has 4 fields but the header has 3"),
+                                 r"toy.item' has 1 malformed row\(s\): line 5: 4 fields, the header has 3"),
+    "row with too few fields": (dict(inter=replace(INTER, 2, "u1\ti2")),
+                                r"toy.inter' has 1 malformed row\(s\): line 3: 2 fields, the header has 3"),
+    "timestamp not a number": (dict(inter=replace(INTER, 4, "u1\ti4\tyesterday")),
+                               r"toy.inter' has 1 malformed row\(s\): line 5: column 'timestamp' value "
+                               r"'yesterday' is not a number"),
+    "empty timestamp": (dict(inter=replace(INTER, 4, "u1\ti4\t ")),
+                        r"toy.inter' has 1 malformed row\(s\): line 5: column 'timestamp' is empty"),
+    "every malformed row named": (dict(inter=replace(replace(INTER, 2, "u1\ti2"), 9, "u2\ti4\tx1")),
+                                  r"toy.inter' has 2 malformed row\(s\): line 3: 2 fields.*; line 10: column "
+                                  r"'timestamp' value 'x1' is not a number\. Fix or remove them"),
 }
 
 
@@ -367,3 +477,22 @@ def test_training_budget_also_stops_maskgr(workdir, sid_cache):
     settings = settings_for(sid_cache, workdir / "saved", epochs=50, train_budget_s=1)
     result = quick_start.run("MaskGR", "ml-100k", config_dict=settings)
     assert result["epochs_trained"] < 50 and os.path.isfile(result["saved_model_file"])
+
+
+def test_quotes_in_atomic_files_are_text(workdir):
+    """Atomic files have no quoting convention: quotes at the start, middle and end load verbatim."""
+    titles = ['"Wally" the Flying Pig', 'Say "hi" now', 'The end"', '"', "plain"]
+    item = ["item_id:token\ttitle:token\tbrand:token"] + [f"i{i}\t{t}\tAcme" for i, t in enumerate(titles, 1)]
+    write_toy(workdir, item=item)
+    dataset = quick_start.create_dataset(toy_config(workdir, model="SASRec"))
+    loaded = dict(zip(dataset.field2id_token["item_id"][dataset.item_feat["item_id"].to_numpy(int)],
+                      dataset.field2id_token["title"][dataset.item_feat["title"].to_numpy(int)]))
+    assert {loaded[f"i{i}"] for i in range(1, 6)} == set(titles)
+
+
+def test_a_dataset_emptied_by_the_filters_says_which_filters(workdir):
+    write_toy(workdir)
+    config = toy_config(workdir, model="SASRec", user_inter_num_interval="[10,inf)")
+    with pytest.raises(ConfigError, match=r"Dataset 'toy' has no interactions left after RecBole's filters "
+                                          r"\(\{'user_inter_num_interval': '\[10,inf\)', .*\}\)\. Loosen them"):
+        quick_start.create_dataset(config)

@@ -247,7 +247,7 @@ def test_empty_batch_and_validation():
 # ---------------------------------------------------------------- the RecBole model
 @pytest.fixture
 def tiger_settings(sid_model_settings):
-    return sid_model_settings
+    return dict(sid_model_settings, n_decoder_layers=1)
 
 
 def build_tiger(settings):
