@@ -25,9 +25,11 @@ METRICS = ["recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 
 
 def settings_grid(depth: int) -> list[dict]:
-    grid = [{"name": "default (H steps, B=10, top-prob, constrained)"}]
+    """Passes first (every count from H down to 1, and [H-1, 1]), then one change at a time from
+    the checkpoint's own decoding settings."""
+    grid = []
     for steps in sorted({depth, 3, 2, 1}, reverse=True):
-        if steps != depth and steps <= depth:
+        if steps <= depth:
             grid.append({"name": f"decode_steps={steps}", "decode_steps": steps})
         if steps == 2 and depth > 2:  # two passes, most tokens from the first
             grid.append({"name": f"decode_steps=[{depth - 1}, 1]", "decode_steps": [depth - 1, 1]})
@@ -84,7 +86,8 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     columns = ["setting", *[m for m in METRICS if m in rows[0]], "passes_per_user", "users_per_s"]
-    text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} {args.split} users.\n")
+    text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} {args.split} users. "
+                  f"Settings not named in a row are the checkpoint's: {defaults} (B = beam_width).\n")
     text += "\n" + markdown_table(rows, columns)
     with open(args.out + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)

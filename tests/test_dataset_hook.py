@@ -104,7 +104,7 @@ def no_encoding(monkeypatch):
 
 
 def test_missing_text_fields_error_before_encoding(no_encoding, tmp_path):
-    config = make_config(tmp_path / "c", tmp_path / "s", sid_text_fields=["title", "brand"])
+    config = make_config(tmp_path / "c", tmp_path / "s", sid_text_fields=["title", "brand"], sid_source="text")
     with pytest.raises(ValueError) as err:
         SIDSequentialDataset(config)
     msg = str(err.value)
@@ -115,7 +115,7 @@ def test_missing_text_fields_error_before_encoding(no_encoding, tmp_path):
 
 def test_no_item_file_loaded_error_before_encoding(no_encoding, tmp_path):
     config = make_config(
-        tmp_path / "c", tmp_path / "s", load_col={"inter": ["user_id", "item_id", "timestamp"]}
+        tmp_path / "c", tmp_path / "s", load_col={"inter": ["user_id", "item_id", "timestamp"]}, sid_source="text"
     )
     with pytest.raises(ValueError, match="no .item features were loaded") as err:
         SIDSequentialDataset(config)

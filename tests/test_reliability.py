@@ -360,6 +360,7 @@ ITEM = ["item_id:token\ttitle:token_seq\tbrand:token"] + [f"i{i}\tThing number {
 TOY_SETTINGS = {
     "load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "title", "brand"]},
     "sid_text_fields": ["title", "brand"],
+    "sid_source": "text",  # these cases are about item text files
 }
 
 
@@ -387,7 +388,7 @@ BAD_FILES = {
                              r"toy.inter' header column 'user_id' is not 'name:type'"),
     "unknown type": (dict(item=replace(ITEM, 0, "item_id:token\ttitle:text\tbrand:token")),
                      r"toy.item' header column 'title' has unknown type 'text'. Use one of: token, token_seq"),
-    "missing .item": (dict(item=None), r"MaskGR needs item text, but '.*toy.item' does not exist"),
+    "missing .item": (dict(item=None), r"MaskGR needs item text \(sid_source: text\), but '.*toy.item' does not exist"),
     "no text field": (dict(item=["item_id:token\tgenre:token"] + [f"i{i}\tg" for i in range(1, 6)]),
                       r"None of the configured sid_text_fields \['title', 'brand'\] is loaded from .*toy.item' "
                       r"\(its header has: item_id, genre"),

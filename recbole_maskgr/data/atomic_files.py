@@ -200,10 +200,10 @@ def validate_atomic_files(config) -> list[str]:
     warnings: list[str] = []
     inter_files = [read_inter_header(config, path, fmt) for path in inter_paths(config)]
     user_file = read_optional_header(config, "user", fmt)
-    sid_model = uses_sids(config)
-    item_file = read_item_header(config, fmt, sid_model, warnings)
+    text_sids = uses_sids(config) and sid_text_source(config, fmt)
+    item_file = read_item_header(config, fmt, text_sids, warnings)
     plain_files = [user_file] if user_file else []
-    if not sid_model:
+    if not text_sids:
         plain_files += inter_files + ([item_file] if item_file else [])
     else:
         item_rows = scan_item_file(config, item_file, fmt, warnings)
@@ -232,8 +232,26 @@ def read_optional_header(config, source: str, fmt: FileFormat) -> AtomicFile | N
     return read_header(path, fmt, config, source)
 
 
+def sid_source_of(config) -> str:
+    from recbole_maskgr.data.dataset import sid_config_value
+
+    return sid_config_value(config, "sid_source")
+
+
+def sid_text_source(config, fmt: FileFormat) -> bool:
+    """Whether the SIDs need item text: `sid_source` text or both, or auto with a text field loaded
+    (the dataset hook decides `auto` the same way on the loaded data)."""
+    source = sid_source_of(config)
+    if source != "auto":
+        return source in ("text", "both")
+    path = atomic_path(config, "item")
+    if skips_source(config, "item") or not os.path.isfile(path):
+        return False
+    return bool(present_text_fields(config, read_header(path, fmt, config, "item")))
+
+
 def read_item_header(config, fmt: FileFormat, sid_model: bool, warnings: list[str]) -> AtomicFile | None:
-    """The `.item` file, if RecBole will load it; SID models must have one with a text field."""
+    """The `.item` file, if RecBole will load it; text SIDs need one with a text field."""
     path = atomic_path(config, "item")
     asked = (config["load_col"] or {}).get("item")
     if not sid_model:
@@ -245,15 +263,17 @@ def read_item_header(config, fmt: FileFormat, sid_model: bool, warnings: list[st
     example = {"inter": ["user_id", "item_id", "timestamp"], "item": [config["ITEM_ID_FIELD"], *fields]}
     if skips_source(config, "item"):
         raise ConfigError(
-            f"{config['model']} needs item text, but load_col has no 'item' entry, so no .item features are "
-            f"loaded. Add it, e.g. load_col: {example}."
+            f"{config['model']} needs item text (sid_source: {sid_source_of(config)}), but load_col has no 'item' "
+            f"entry, so no .item features are loaded. Add it, e.g. load_col: {example}, or set "
+            "sid_source: collaborative (SIDs from the training interactions)."
         )
     if not os.path.isfile(path):
         raise ConfigError(
-            f"{config['model']} needs item text, but '{path}' does not exist. Put a '{config['dataset']}.item' "
+            f"{config['model']} needs item text (sid_source: {sid_source_of(config)}), but '{path}' does not "
+            f"exist. Put a '{config['dataset']}.item' "
             f"file next to the .inter file, with a header line such as "
             f"{example_header(fmt, config['ITEM_ID_FIELD'] + ':token', fields[0] + ':token_seq')}, "
-            "or train a model without SIDs."
+            "or set sid_source: collaborative (SIDs from the training interactions)."
         )
     atomic = read_header(path, fmt, config, "item")
     require_columns(atomic, {config["ITEM_ID_FIELD"]: "ITEM_ID_FIELD"})

@@ -90,6 +90,10 @@ def check_sid_settings(config) -> None:
     sid_depth(config)
     size = sid_config_value(config, "sid_codebook_size")
     _integer("sid_codebook_size", size, 2, "codes per level; one code cannot tell items apart")
+    _choice("sid_source", sid_config_value(config, "sid_source"),
+            {"auto": "text where loaded, else collaborative", "text": "", "collaborative": "", "both": ""}, "auto")
+    _integer("sid_collaborative_dim", sid_config_value(config, "sid_collaborative_dim"), 1,
+             "size of the collaborative item vectors")
 
 
 def check_beam_width(config) -> None:

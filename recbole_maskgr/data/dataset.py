@@ -23,6 +23,7 @@ apply_numpy_aliases()  # before RecBole is imported: it still reads numpy-1 alia
 from recbole.data.dataset import SequentialDataset  # noqa: E402
 from recbole.utils.enum_type import FeatureType  # noqa: E402
 
+from ..sid.collaborative import collaborative_embeddings, interactions_digest  # noqa: E402
 from ..sid.encode import DEFAULT_ENCODER  # noqa: E402
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
@@ -38,6 +39,8 @@ SID_DEFAULTS = {
     "sid_kmeans_iters": 25,
     "sid_seed": None,  # None -> config['seed']
     "sid_cache_dir": None,  # None -> <checkpoint_dir>/sid_cache
+    "sid_source": "auto",
+    "sid_collaborative_dim": 64,
 }
 """Config keys read by the hook and the value used when a key is absent (or None)."""
 
@@ -72,11 +75,36 @@ class SIDSequentialDataset(SequentialDataset):
         super()._user_item_feat_preparation()
         # item_feat rows are now aligned with internal item ids and NaNs are not yet filled:
         # the right moment to read raw values. Validation errors come here, before any encoding.
-        self.sid_item_texts, self._sid_n_fallback = self._collect_item_texts()
+        self._sid_source = self._resolve_sid_source()
+        self.sid_item_texts, self._sid_n_fallback = None, 0
+        if self._sid_source in ("text", "both"):
+            self.sid_item_texts, self._sid_n_fallback = self._collect_item_texts()
 
     def _data_processing(self):
         super()._data_processing()
-        self._build_item_sid()
+        if self._sid_source == "text":
+            self._build_item_sid()
+
+    def build(self):
+        """RecBole's splits; collaborative SIDs are made here, from the training split alone."""
+        datasets = super().build()
+        if not hasattr(self, "item_sid"):
+            self._build_item_sid(train=datasets[0])
+        for split in datasets:  # shallow copies made before the SIDs existed
+            split.item_sid, split.sid_codebook_size, split.sid_report = self.item_sid, self.sid_codebook_size, self.sid_report
+        return datasets
+
+    def _resolve_sid_source(self) -> str:
+        """`sid_source`, with `auto` = text when a configured text field is loaded, else collaborative."""
+        source = sid_config_value(self.config, "sid_source")
+        if source != "auto":
+            return source
+        fields = self._sid_text_fields()
+        loaded = [] if self.item_feat is None else [f for f in fields if f in self.item_feat.columns]
+        chosen = "text" if loaded else "collaborative"
+        why = f"item text fields {loaded} are loaded" if loaded else "no item text is loaded"
+        self.logger.info(f"SID source: {chosen} (sid_source: auto; {why})")
+        return chosen
 
     # ------------------------------------------------------------------ texts
     def _sid_text_fields(self) -> list[str]:
@@ -152,7 +180,8 @@ class SIDSequentialDataset(SequentialDataset):
         return out
 
     # ------------------------------------------------------------------ codes
-    def _build_item_sid(self):
+    def _build_item_sid(self, train=None):
+        """The SID table from item text, or (with `train`, the training split) from interactions."""
         config = self.config
         seed = sid_config_value(config, "sid_seed")
         if seed is None:
@@ -174,7 +203,10 @@ class SIDSequentialDataset(SequentialDataset):
             show_progress=bool(config["show_progress"]),
             reserve_zero=True,
         )
-        codes, report = tokenizer.fit_transform(self.sid_item_texts[1:])  # [item_num - 1, H]
+        if self._sid_source == "text":
+            codes, report = tokenizer.fit_transform(self.sid_item_texts[1:])  # [item_num - 1, H]
+        else:
+            codes, report = self._interaction_codes(tokenizer, train, seed)  # [item_num - 1, H]
         padding = torch.zeros((1, tokenizer.H), dtype=torch.long)  # [1, H]
         self.item_sid = torch.cat([padding, codes], dim=0)  # [item_num, H]
         self.sid_codebook_size = tokenizer.codebook_size
@@ -183,11 +215,52 @@ class SIDSequentialDataset(SequentialDataset):
         del self._sid_n_fallback
         self._log_sid_report(report)
 
+    def _training_pairs(self, train) -> tuple[np.ndarray, np.ndarray]:
+        """(user, item) of every training interaction: each row's target and its history items."""
+        feat = train.inter_feat
+        users, items = feat[self.uid_field].numpy(), feat[self.iid_field].numpy()  # [N] each
+        if self.item_id_list_field in feat.columns:  # augmented prefix rows: the history holds the rest
+            history = feat[self.item_id_list_field].numpy()  # [N, L]
+            rows, cols = np.nonzero(history)
+            users = np.concatenate([users, users[rows]])
+            items = np.concatenate([items, history[rows, cols]])
+        return users, items
+
+    def _interaction_codes(self, tokenizer, train, seed: int):
+        """Codes from collaborative vectors (or text and collaborative vectors side by side).
+
+        Items are processed in the order of their raw ids, not RecBole's internal ids (which follow
+        first appearance in the whole file, held-out rows included), so the SIDs depend on the
+        training interactions alone.
+        """
+        users, items = self._training_pairs(train)
+        n = self.item_num - 1
+        by_raw_id = np.argsort(np.asarray(self.field2id_token[self.iid_field][1:], dtype=str), kind="stable")  # [n]
+        position = np.empty(n, dtype=np.int64)  # internal id - 1 -> place in raw-id order
+        position[by_raw_id] = np.arange(n)
+        ordered_items = position[items - 1]  # [P]
+        dim = int(sid_config_value(self.config, "sid_collaborative_dim"))
+        source_key = f"{interactions_digest(users, ordered_items)}/dim={dim}"
+        texts = None if self.sid_item_texts is None else [self.sid_item_texts[1:][i] for i in by_raw_id]
+
+        def vectors():
+            collaborative = collaborative_embeddings(users, ordered_items, n, dim, seed)  # [n, k], raw-id order
+            if self._sid_source == "collaborative":
+                return collaborative, "collaborative (training split)"
+            text, origin = tokenizer.embed(texts)  # [n, d]
+            text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
+            return np.concatenate([text, collaborative], axis=1), f"text ({origin}) + collaborative"
+
+        if self._sid_source == "both":
+            source_key += "/" + tokenizer._embedding_key(texts)
+        codes, report = tokenizer.fit_transform_vectors(n, vectors, self._sid_source, source_key)  # raw-id order
+        return codes[torch.from_numpy(position)], report  # [n, H], row = internal id - 1
+
     def _log_sid_report(self, r: dict):
         seconds = ", ".join(f"{k} {v:.2f}s" for k, v in r["seconds"].items())
         cache = r["cache"]
         self.logger.info(
-            f"SID table: {r['n_items']} items, H={r['H']} ({r['levels']} levels x {r['codebook_size']} "
+            f"SID table ({r['source']}): {r['n_items']} items, H={r['H']} ({r['levels']} levels x {r['codebook_size']} "
             f"codes + dedup digit, {r['method']}); collisions {100 * r['collision_rate']:.1f}% of items "
             f"({r['n_collision_groups']} groups, largest {r['largest_group']}); max dedup digit "
             f"{r['max_dedup_digit']}; codes used per level {r['codes_used_per_level']}; "

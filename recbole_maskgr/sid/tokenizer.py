@@ -86,18 +86,7 @@ class SIDTokenizer:
         return make_key("emb", texts, encoder=canonical_encoder_name(self.text_encoder))
 
     def _codes_key(self, texts: Sequence[str]) -> str:
-        return make_key(
-            "sid",
-            texts,
-            encoder=canonical_encoder_name(self.text_encoder),
-            levels=self.levels,
-            codebook_size=self.codebook_size,
-            method=self.method,
-            n_iter=self.n_iter,
-            seed=self.seed,
-            reserve_zero=self.reserve_zero,
-            algorithm=ALGORITHM_VERSION,
-        )
+        return make_key("sid", texts, encoder=canonical_encoder_name(self.text_encoder), **self._settings_key_params())
 
     @staticmethod
     def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -125,6 +114,11 @@ class SIDTokenizer:
             self.cache.save("emb", key, {"emb": torch.from_numpy(emb)})
         return emb, ("miss" if self.cache is not None else "off")
 
+    def _settings_key_params(self) -> dict:
+        """What besides the input vectors determines the codes."""
+        return dict(levels=self.levels, codebook_size=self.codebook_size, method=self.method, n_iter=self.n_iter,
+                    seed=self.seed, reserve_zero=self.reserve_zero, algorithm=ALGORITHM_VERSION)
+
     def fit_transform(self, texts: Sequence[str]) -> tuple[torch.Tensor, dict]:
         """SID table LongTensor [n, levels + 1] for ``texts`` (row i = item i) and a report dict.
 
@@ -132,16 +126,29 @@ class SIDTokenizer:
         ``cache`` (``hit``/``miss``/``off`` for embeddings and codes) and ``cache_file``.
         """
         texts = self._check_texts(texts)
+        return self._codes(self._codes_key(texts), len(texts), lambda: self.embed(texts), "text")
+
+    def fit_transform_vectors(self, n: int, vectors, source: str, source_key: str) -> tuple[torch.Tensor, dict]:
+        """Like `fit_transform`, for item vectors from elsewhere (e.g. collaborative ones).
+
+        vectors: a callable returning (float32 [n, d], where they came from), called only on a
+        cache miss; source_key: a digest of everything the vectors depend on (source and split).
+        """
+        key = make_key("sid", [source_key], source=source, **self._settings_key_params())
+        return self._codes(key, n, vectors, source)
+
+    def _codes(self, key: str, n: int, vectors, source: str) -> tuple[torch.Tensor, dict]:
+        """Cached codes under `key`, or vectors() -> quantise -> de-dup digit (then cached)."""
         seconds = {}
-        report = {"encoder": self.text_encoder, "method": self.method, "seed": self.seed}
+        report = {"encoder": self.text_encoder if source != "collaborative" else None, "method": self.method,
+                  "seed": self.seed, "source": source}
 
         t0 = time.perf_counter()
-        key = self._codes_key(texts)
         cached = self.cache.load("sid", key) if self.cache is not None else None
         seconds["cache_lookup"] = time.perf_counter() - t0
         if cached is not None:
             codes = cached.get("codes")
-            if codes is not None and tuple(codes.shape) == (len(texts), self.H):
+            if codes is not None and tuple(codes.shape) == (n, self.H):
                 report["cache"] = {"codes": "hit", "embeddings": "not needed"}
                 report["cache_file"] = self.cache.path("sid", key)
                 report.update(sid_health(codes.numpy(), self.codebook_size))
@@ -150,7 +157,7 @@ class SIDTokenizer:
             logger.warning(f"SID cache file {self.cache.path('sid', key)} has an unexpected shape; rebuilding")
 
         t0 = time.perf_counter()
-        emb, emb_source = self.embed(texts)  # [n, d]
+        emb, emb_source = vectors()  # [n, d]
         seconds["encode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

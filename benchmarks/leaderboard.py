@@ -1,12 +1,15 @@
-"""Amazon Beauty leaderboard: MaskGR, TIGER, SASRec, BERT4Rec and Pop on one split, one seed.
+"""Leaderboard on one dataset (default Amazon Beauty): MaskGR, TIGER, SASRec, BERT4Rec and Pop on
+one split, one seed.
 
     # CPU budget: every model gets the same wall-clock training budget (early stopping allowed)
-    python benchmarks/beauty_leaderboard.py --budget-minutes 20 --jobs 1
+    python benchmarks/leaderboard.py --budget-minutes 20 --jobs 1
+    python benchmarks/leaderboard.py --dataset amazon-sports-outdoors --models MaskGR,TIGER,SASRec,Pop
     # full budget (the paper's scale; for a GPU machine)
-    python benchmarks/beauty_leaderboard.py --full
+    python benchmarks/leaderboard.py --full
 
 Each model runs in its own process (so peak memory is its own), with one torch thread per job.
-Writes results/amazon-beauty.md and results/amazon-beauty.json (or --out).
+Writes results/<dataset>.md and results/<dataset>.json (or --out). Notes written by hand below the
+line `<!-- notes -->` of an existing .md are kept when the table is rewritten.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def run_one(model: str, settings: dict, out_json: str) -> None:
 
     start = time.perf_counter()
     files = settings.pop("config_files", None)  # presets / YAML layers, below the settings themselves
-    result = run(model, "amazon-beauty", config_file_list=files, config_dict=settings)
+    result = run(model, settings.pop("dataset"), config_file_list=files, config_dict=settings)
     result["wall_s"] = time.perf_counter() - start
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     write_json(out_json, result)
@@ -81,7 +84,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the paper's scale, no budget (GPU)")
     parser.add_argument("--data-path", default=SHARED_DATA)
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once (one thread each)")
-    parser.add_argument("--out", default=os.path.join(REPO, "results", "amazon-beauty"))
+    parser.add_argument("--dataset", default="amazon-beauty", help="a folder under --data-path")
+    parser.add_argument("--out", default=None, help="default results/<dataset>")
     parser.add_argument("--reuse", action="store_true", help="keep models whose result is already in the runs folder")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="extra setting")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -92,12 +96,16 @@ def main() -> None:
         run_one(args.one, json.loads(args.settings), args.result)
         return
 
+    from recbole_maskgr.config import known_settings
+
     models = [m for m in args.models.split(",") if m]
+    args.out = args.out or os.path.join(REPO, "results", args.dataset)
     work = os.path.abspath(args.out + "-runs")
     os.makedirs(work, exist_ok=True)
     settings = {}
     for model in models:
-        s = dict(COMMON, data_path=os.path.abspath(args.data_path), checkpoint_dir=os.path.join(work, "saved"))
+        s = dict(COMMON, dataset=args.dataset, data_path=os.path.abspath(args.data_path),
+                 checkpoint_dir=os.path.join(work, "saved"))
         s["sid_cache_dir"] = os.path.join(work, "sid_cache")
         if args.full:
             s.update(FULL.get(model, {}))
@@ -107,7 +115,7 @@ def main() -> None:
         for item in args.set:
             target, _, assignment = item.partition(":")
             key, _, value = assignment.partition("=")
-            if target in (model, "all"):
+            if target == model or (target == "all" and key in known_settings(model, args.dataset)):
                 s[key] = json.loads(value) if value[:1] in "[{0123456789-tf" else value
         settings[model] = s
 
@@ -119,7 +127,8 @@ def main() -> None:
         from recbole_maskgr.config import make_config
         from recbole_maskgr.quick_start import create_dataset
 
-        create_dataset(make_config(sid_models[0], "amazon-beauty", config_dict=settings[sid_models[0]]))
+        first = dict(settings[sid_models[0]])
+        create_dataset(make_config(sid_models[0], first.pop("dataset"), config_dict=first))
 
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
 
@@ -145,8 +154,14 @@ def main() -> None:
     budget = "full (paper scale)" if args.full else f"CPU budget: {args.budget_minutes:g} min training per model"
     columns = ["model", *METRICS, "parameters", "train_s", "epochs", "eval_users_per_s", "passes_per_user",
                "peak_rss_mb"]
-    text = header("Amazon Beauty leaderboard", f"\n{budget}; {args.jobs} job(s) at once, 1 torch thread each.\n")
+    text = header(f"{args.dataset} leaderboard", f"\n{budget}; {args.jobs} job(s) at once, 1 torch thread each.\n")
     text += "\n" + markdown_table(rows, columns)
+    marker = "<!-- notes -->"
+    if os.path.isfile(args.out + ".md"):
+        with open(args.out + ".md", encoding="utf-8") as handle:
+            old = handle.read()
+        if marker in old:
+            text += "\n" + marker + old.split(marker, 1)[1]
     with open(args.out + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)
     write_json(args.out + ".json", {"machine": machine(), "versions": versions(), "budget": budget,
