@@ -12,6 +12,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_maskgr.config import ConfigError
+from recbole_maskgr.data.checks import integer_setting
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
@@ -66,20 +67,27 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.codebook_size = int(dataset.sid_codebook_size)
         self.special_id = self.depth * self.codebook_size  # MaskGR's mask token, TIGER's BOS
         self.pad_id = self.special_id + 1
+        self.check_config(config)
         self.hidden_size = config["hidden_size"]
         self.beam_width = int(config["beam_width"])
-        check_beam_width(self.beam_width, config["topk"], bool(config["rank_beyond_beams"]))
         self.invalid_sid = config["invalid_sid"]
         self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
-        for phase, mode in self.decoding.items():
-            if mode not in self.decoding_modes:
-                raise ValueError(
-                    f"{phase}_decoding must be one of {self.decoding_modes} for {type(self).__name__}, got '{mode}'"
-                )
         self.decode_chunk_users = int(config["decode_chunk_users"] or 64)
         self.phase = "test"  # the trainer switches to "valid" while validating
         self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
         self._catalogue = None
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """The model's own setting rules; the early input checks call them before any data is loaded."""
+        integer_setting("beam_width", config["beam_width"], 1, "beams kept while decoding")
+        check_beam_width(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
+        for phase in ("valid", "test"):
+            mode = config[f"{phase}_decoding"]
+            if mode not in cls.decoding_modes:
+                raise ConfigError(
+                    f"{phase}_decoding must be one of {cls.decoding_modes} for {cls.__name__}, got '{mode}'"
+                )
 
     def _history_encoder(self, config, max_tokens: int) -> BidirectionalEncoder:
         """The bidirectional encoder over SID tokens both models use, sized from the config."""

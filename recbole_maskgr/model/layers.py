@@ -66,13 +66,20 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(batch, length, width)), (k, v)
 
 
+class FeedForward(nn.Sequential):
+    """d -> d_ff -> GELU -> d, the position-wise layer of every block (encoder and TIGER's decoder)."""
+
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+
+
 class EncoderBlock(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = SelfAttention(d_model, n_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.ff = FeedForward(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, attn_mask, rotary=None, memory: KV | None = None):

@@ -27,6 +27,7 @@ from torch import nn
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
+from recbole_maskgr.model.layers import FeedForward
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
 
@@ -85,7 +86,7 @@ class DecoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.cross_attn = Attention(d_model, n_heads, dropout)
         self.norm3 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.ff = FeedForward(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, memory_kv: KV, memory_mask, past: KV | None = None):
