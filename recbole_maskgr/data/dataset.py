@@ -11,8 +11,10 @@ split shares ``item_sid``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+
 import numpy as np
 import torch
 
@@ -24,31 +26,24 @@ from recbole.data.dataset import SequentialDataset  # noqa: E402
 from recbole.utils.enum_type import FeatureType  # noqa: E402
 
 from ..sid.collaborative import collaborative_embeddings, interactions_digest  # noqa: E402
-from ..sid.encode import DEFAULT_ENCODER  # noqa: E402
+from ..config import resource_dir  # noqa: E402
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
 
-SID_DEFAULTS = {
-    "sid_text_fields": ["title", "brand", "categories", "price"],
-    "sid_text_template": None,
-    "sid_text_encoder": DEFAULT_ENCODER,
-    "sid_encode_batch_size": 256,
-    "sid_levels": 4,
-    "sid_codebook_size": 256,
-    "sid_method": "residual_kmeans",
-    "sid_kmeans_iters": 25,
-    "sid_seed": None,  # None -> config['seed']
-    "sid_cache_dir": None,  # None -> <checkpoint_dir>/sid_cache
-    "sid_source": "auto",
-    "sid_collaborative_dim": 64,
-}
-"""Config keys read by the hook and the value used when a key is absent (or None)."""
+@functools.lru_cache(maxsize=1)
+def sid_defaults() -> dict:
+    """The `sid_*` defaults, read from `properties/overall.yaml` (their one home), for configs made
+    without the plugin's layers (e.g. a plain RecBole Config handed to the dataset hook)."""
+    import yaml
+
+    with open(resource_dir("properties") / "overall.yaml", encoding="utf-8") as handle:
+        return {k: v for k, v in (yaml.safe_load(handle) or {}).items() if k.startswith("sid_")}
 
 
 def sid_config_value(config, key: str):
-    """``config[key]``, or the default of :data:`SID_DEFAULTS` when absent/None."""
+    """``config[key]``, or the plugin's default when absent/None."""
     value = config[key] if key in config else None
-    return SID_DEFAULTS[key] if value is None else value
+    return sid_defaults()[key] if value is None else value
 
 
 def _format_float(value: float) -> str:

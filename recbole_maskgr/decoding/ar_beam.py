@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .constraints import SIDCatalogue
-from .masked_beam import BeamResult, _duplicates, _search_device, _validate, empty_result, initial_beams
+from .beams import BeamResult, duplicates, empty_result, initial_beams, search_device, validate_search
 
 __all__ = ["StepFn", "autoregressive_beam_search"]
 
@@ -79,7 +79,7 @@ def _finish(tokens: Tensor, scores: Tensor, catalogue: SIDCatalogue | None, cons
         items = catalogue.project(flat).view(U, b)  # [U, b]
     items = items.masked_fill(~torch.isfinite(scores), -1)
     if not constrained and b > 1:  # projection can map two tuples to one item: keep the better beam
-        scores = scores.masked_fill(_duplicates(items[..., None]) & (items >= 0), float("-inf"))
+        scores = scores.masked_fill(duplicates(items[..., None]) & (items >= 0), float("-inf"))
     scores, order = torch.sort(scores, dim=1, descending=True, stable=True)  # [U, b]
     live = torch.isfinite(scores)  # [U, b]
     items = items.gather(1, order).masked_fill(~live, -1)  # [U, b]
@@ -120,8 +120,8 @@ def autoregressive_beam_search(
         ``BeamResult``: ``items [U, B]`` (-1 = empty), ``scores [U, B]`` descending (-inf = empty),
         ``tokens [U, B, H]``, ``nfe`` (calls of ``step_fn``, at most H) and ``rows`` (rows passed).
     """
-    _validate(n_users, H, K, beam_width, None, "left-to-right", catalogue, invalid)
-    U, B, device, constrained = int(n_users), int(beam_width), _search_device(catalogue, device), invalid == "constrained"
+    validate_search(n_users, H, K, beam_width, None, "left-to-right", catalogue, invalid)
+    U, B, device, constrained = int(n_users), int(beam_width), search_device(catalogue, device), invalid == "constrained"
     if U == 0:
         return empty_result(B, H, device)
     users, tokens, scores = initial_beams(U, H, device)

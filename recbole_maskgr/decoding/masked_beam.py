@@ -28,93 +28,17 @@ Differences from the reference code, chosen deliberately:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from .beams import BeamResult, duplicates, empty_result, initial_beams, search_device, validate_search
 from .constraints import SIDCatalogue
 
 __all__ = ["BeamResult", "masked_beam_search"]
 
 LogProbFn = Callable[[Tensor, Tensor], Tensor]
-_ORDERS = ("top-prob", "left-to-right", "random")
-_INVALID = ("constrained", "projection")
-
-
-class BeamResult(NamedTuple):
-    """Finished beams per user, best first."""
-
-    items: Tensor  # [U, B] catalogue index, -1 = empty slot / no catalogue
-    scores: Tensor  # [U, B] summed log-probs, descending, -inf for empty slots
-    tokens: Tensor  # [U, B, H] generated per-level codes, -1 for empty slots
-    nfe: int  # calls of log_prob_fn (batched encoder passes)
-    rows: int  # beam rows evaluated over all calls (= per-beam passes of an unbatched search)
-
-
-def _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid) -> list[int]:
-    if int(n_users) < 0:
-        raise ValueError(f"n_users must be >= 0, got {n_users}")
-    if int(H) < 1 or int(K) < 1:
-        raise ValueError(f"H and K must be >= 1, got H={H}, K={K}")
-    if int(beam_width) < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
-    steps = [1] * int(H) if steps is None else [int(m) for m in steps]
-    if not steps or any(m < 1 for m in steps):
-        raise ValueError(f"steps must be a non-empty list of positive token counts, got {steps}")
-    if sum(steps) != H:
-        raise ValueError(f"steps must sum to H={H}, got {steps} (sum {sum(steps)})")
-    if order not in _ORDERS:
-        raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
-    if invalid not in _INVALID:
-        raise ValueError(f"invalid must be one of {_INVALID}, got {invalid!r}")
-    if invalid == "constrained" and catalogue is None:
-        raise ValueError("invalid='constrained' needs a catalogue")
-    if catalogue is not None and (catalogue.H != H or catalogue.K != K):
-        raise ValueError(f"catalogue has H={catalogue.H}, K={catalogue.K}; search asked for H={H}, K={K}")
-    return steps
-
-
-def _search_device(catalogue: SIDCatalogue | None, device) -> torch.device:
-    """Where the search state lives: as asked, else with the catalogue, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return catalogue.codes.device if catalogue is not None else torch.device("cpu")
-
-
-def empty_result(beam_width: int, H: int, device) -> BeamResult:
-    """The result for zero users (RecBole can hand over an empty batch)."""
-    return BeamResult(
-        torch.empty(0, beam_width, dtype=torch.long, device=device),
-        torch.empty(0, beam_width, device=device),
-        torch.empty(0, beam_width, H, dtype=torch.long, device=device),
-        0,
-        0,
-    )
-
-
-def initial_beams(n_users: int, H: int, device):
-    """One all-masked beam per user with score 0: (users [U], tokens [U, 1, H], scores [U, 1])."""
-    users = torch.arange(n_users, device=device)  # [U]
-    tokens = torch.full((n_users, 1, H), -1, dtype=torch.long, device=device)  # [U, b, H]
-    return users, tokens, torch.zeros(n_users, 1, device=device)
-
-
-def _duplicates(tup: Tensor) -> Tensor:
-    """``[U, k]`` True where an earlier column of the same row holds an identical tuple.
-
-    ``tup`` is ``[U, k, H]``. Exact for any K and H: an LSD radix sort of stable sorts (one per
-    position) groups equal tuples while keeping their original (score) order.
-    """
-    U, k, H = tup.shape
-    order = torch.arange(k, device=tup.device).expand(U, k)  # [U, k]
-    for j in reversed(range(H)):
-        col = tup[..., j].gather(1, order)  # [U, k]
-        order = order.gather(1, torch.sort(col, dim=1, stable=True).indices)  # [U, k]
-    srt = tup.gather(1, order[..., None].expand(U, k, H))  # [U, k, H]
-    same = (srt[:, 1:] == srt[:, :-1]).all(-1)  # [U, k-1]
-    dup_sorted = torch.cat([torch.zeros_like(same[:, :1]), same], 1)  # [U, k]
-    return torch.zeros_like(dup_sorted).scatter(1, order, dup_sorted)  # [U, k]
 
 
 def _fill_forced(tokens: Tensor, scores: Tensor, catalogue: SIDCatalogue) -> tuple[Tensor, Tensor]:
@@ -238,7 +162,7 @@ def _expand_one(
     new_tokens = tokens.gather(1, parent[..., None].expand(U, k1, H)).clone()  # [U, k1, H]
     new_tokens.scatter_(2, pos.gather(1, parent)[..., None], tok[..., None])
     if b > 1:
-        val = val.masked_fill(_duplicates(new_tokens), float("-inf"))
+        val = val.masked_fill(duplicates(new_tokens), float("-inf"))
     b2 = min(beam_width, k1)
     val, sel = val.topk(b2, dim=1)  # [U, b2]
     new_tokens = new_tokens.gather(1, sel[..., None].expand(U, b2, H))  # [U, b2, H]
@@ -284,8 +208,8 @@ def masked_beam_search(
         ``BeamResult`` with ``items [U, B]``, ``scores [U, B]`` (sum of log-probs, descending,
         -inf for empty slots), ``tokens [U, B, H]``, ``nfe`` (calls) and ``rows`` (beam rows).
     """
-    steps = _validate(n_users, H, K, beam_width, steps, order, catalogue, invalid)
-    U, B, device, constrained = int(n_users), int(beam_width), _search_device(catalogue, device), invalid == "constrained"
+    steps = validate_search(n_users, H, K, beam_width, steps, order, catalogue, invalid)
+    U, B, device, constrained = int(n_users), int(beam_width), search_device(catalogue, device), invalid == "constrained"
     if U == 0:
         return empty_result(B, H, device)
     users, tokens, scores = initial_beams(U, H, device)
@@ -326,7 +250,7 @@ def masked_beam_search(
         items = catalogue.project(tokens.view(-1, H)).view(U, b)  # [U, b]
     items = items.masked_fill(~live, -1)
     # Projection can map several tuples to one item: keep its best-scored beam (beams are sorted).
-    dup = _duplicates(items[..., None]) & (items >= 0)  # [U, b]
+    dup = duplicates(items[..., None]) & (items >= 0)  # [U, b]
     scores = scores.masked_fill(dup, float("-inf"))
     scores, sel = torch.sort(scores, dim=1, descending=True, stable=True)  # [U, b]
     items = items.gather(1, sel)

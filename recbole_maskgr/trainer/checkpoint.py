@@ -8,6 +8,7 @@ Python data (dicts, lists, numbers, strings), write atomically, and refuse anyth
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 import pickle
 import random
@@ -94,3 +95,47 @@ def differing_settings(saved: dict, current: dict, keys=None) -> list[str]:
     """`key: <checkpoint's> there, <this run's> now` for each setting both name and that differs."""
     names = sorted(set(saved) & set(current)) if keys is None else [k for k in keys if k in saved and k in current]
     return [f"{k}: {saved[k]!r} there, {current[k]!r} now" for k in names if saved[k] != current[k]]
+
+
+# ---------------------------------------------------------------- what a checkpoint must match
+def data_fingerprint(config, model) -> dict:
+    """What a checkpoint's weights are tied to: the dataset, its item count and its SID table."""
+    fingerprint = {"dataset": str(config["dataset"]), "n_items": int(getattr(model, "n_items", -1))}
+    item_sid = getattr(model, "item_sid", None)
+    if isinstance(item_sid, torch.Tensor):
+        digest = hashlib.sha256(item_sid.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        fingerprint["sid_sha256"] = digest[:16]
+    return fingerprint
+
+
+def check_fingerprint(saved: dict, current: dict, path: str) -> None:
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise CheckpointError(
+                f"Checkpoint '{path}' was trained on different data: {key} is {saved.get(key)!r} there "
+                f"but {current.get(key)!r} now. Use the same dataset and SID settings, or train anew."
+            )
+
+
+def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None:
+    """Refuse weights of another model shape with the settings that differ, not a size-mismatch traceback."""
+    saved = checkpoint["state_dict"]
+    problems = [f"{name} is missing" for name in own if name not in saved]
+    problems += [f"{name} is unexpected" for name in saved if name not in own]
+    problems += [f"{name} is {tuple(saved[name].shape)} there, {tuple(own[name].shape)} here"
+                 for name in own if name in saved and saved[name].shape != own[name].shape]
+    if problems:
+        recorded = checkpoint.get("config") or {}
+        differ = differing_settings(recorded, settings, SHAPE_SETTINGS) or differing_settings(recorded, settings)
+        raise CheckpointError(
+            f"Checkpoint '{path}' does not fit this model ({problems[0]}"
+            + (f"; {len(problems) - 1} more" if len(problems) > 1 else "") + "). Settings that differ: "
+            + ("; ".join(differ) if differ else "none recorded") + ". Use the checkpoint's settings, or train anew."
+        )
+
+
+def plain_config(config) -> dict:
+    """The user-facing settings (files, dict, command line) that rebuild the same Config."""
+    settings = to_plain(dict(config.external_config_dict))
+    settings.update(model=config["model"], dataset=config["dataset"])
+    return settings

@@ -20,7 +20,6 @@ trained, so metrics match exactly; only that epoch's logged train loss covers fe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from time import monotonic
 
@@ -30,14 +29,17 @@ from recbole.utils import set_color
 from recbole_maskgr.files import atomic_save
 from recbole_maskgr.trainer.checkpoint import (
     CHECKPOINT_FORMAT,
-    SHAPE_SETTINGS,
     CheckpointError,
     capture_rng_state,
-    differing_settings,
+    check_fingerprint,
+    check_shapes,
+    data_fingerprint,
+    plain_config,
     restore_rng_state,
     safe_load,
     to_plain,
 )
+from recbole_maskgr.trainer.epochs import TrainBatches, TrainingBudgetSpent, loader_rng_state
 from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
 
 
@@ -46,91 +48,6 @@ class NonFiniteLossError(ValueError):
 
     A ValueError like RecBole's own NaN check, so the command line reports it as one `error:` line.
     """
-
-
-class TrainingBudgetSpent(Exception):
-    """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
-
-
-def data_fingerprint(config, model) -> dict:
-    """What a checkpoint's weights are tied to: the dataset, its item count and its SID table."""
-    fingerprint = {"dataset": str(config["dataset"]), "n_items": int(getattr(model, "n_items", -1))}
-    item_sid = getattr(model, "item_sid", None)
-    if isinstance(item_sid, torch.Tensor):
-        digest = hashlib.sha256(item_sid.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-        fingerprint["sid_sha256"] = digest[:16]
-    return fingerprint
-
-
-def check_fingerprint(saved: dict, current: dict, path: str) -> None:
-    for key in sorted(set(saved) | set(current)):
-        if saved.get(key) != current.get(key):
-            raise CheckpointError(
-                f"Checkpoint '{path}' was trained on different data: {key} is {saved.get(key)!r} there "
-                f"but {current.get(key)!r} now. Use the same dataset and SID settings, or train anew."
-            )
-
-
-def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None:
-    """Refuse weights of another model shape with the settings that differ, not a size-mismatch traceback."""
-    saved = checkpoint["state_dict"]
-    problems = [f"{name} is missing" for name in own if name not in saved]
-    problems += [f"{name} is unexpected" for name in saved if name not in own]
-    problems += [f"{name} is {tuple(saved[name].shape)} there, {tuple(own[name].shape)} here"
-                 for name in own if name in saved and saved[name].shape != own[name].shape]
-    if problems:
-        recorded = checkpoint.get("config") or {}
-        differ = differing_settings(recorded, settings, SHAPE_SETTINGS) or differing_settings(recorded, settings)
-        raise CheckpointError(
-            f"Checkpoint '{path}' does not fit this model ({problems[0]}"
-            + (f"; {len(problems) - 1} more" if len(problems) > 1 else "") + "). Settings that differ: "
-            + ("; ".join(differ) if differ else "none recorded") + ". Use the checkpoint's settings, or train anew."
-        )
-
-
-def plain_config(config) -> dict:
-    """The user-facing settings (files, dict, command line) that rebuild the same Config."""
-    settings = to_plain(dict(config.external_config_dict))
-    settings.update(model=config["model"], dataset=config["dataset"])
-    return settings
-
-
-def loader_rng_state(loader) -> torch.Tensor | None:
-    """State of the generator RecBole's loaders shuffle with (None for loaders without one)."""
-    generator = getattr(loader, "generator", None)
-    return generator.get_state() if isinstance(generator, torch.Generator) else None
-
-
-class TrainBatches:
-    """One epoch of the train loader, as the trainer's loop sees it.
-
-    Skips the batches a resumed checkpoint already trained, reports each finished step to the
-    trainer (which may write a mid-epoch checkpoint then: the step's optimizer update is done when
-    the loop asks for the next batch), and stops once the wall-clock budget is spent.
-    """
-
-    def __init__(self, loader, trainer, epoch: int, skip: int, deadline: float | None):
-        self._loader, self._trainer = loader, trainer
-        self._epoch, self._skip, self._deadline = epoch, skip, deadline
-
-    def __getattr__(self, name):
-        return getattr(self._loader, name)
-
-    def __len__(self):
-        return len(self._loader)
-
-    def __iter__(self):
-        # captured before iter(): creating the loader's iterator already draws from its generator
-        self._trainer._epoch_start_loader_rng = loader_rng_state(self._loader)
-        total, yielded = len(self._loader), 0
-        for index, batch in enumerate(self._loader):
-            if index < self._skip:
-                continue
-            if yielded and self._deadline is not None and monotonic() >= self._deadline:
-                break  # at least one batch: epoch stats need a loss
-            yield batch
-            yielded += 1
-            self._trainer._after_train_step(self._epoch, index + 1, total)
 
 
 class SafeCheckpointMixin:

@@ -1,0 +1,49 @@
+"""One epoch of the train loader as the safe trainer sees it: resume position, step hooks, budget."""
+
+from __future__ import annotations
+
+from time import monotonic
+
+import torch
+
+
+class TrainingBudgetSpent(Exception):
+    """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
+
+
+def loader_rng_state(loader) -> torch.Tensor | None:
+    """State of the generator RecBole's loaders shuffle with (None for loaders without one)."""
+    generator = getattr(loader, "generator", None)
+    return generator.get_state() if isinstance(generator, torch.Generator) else None
+
+
+class TrainBatches:
+    """One epoch of the train loader, as the trainer's loop sees it.
+
+    Skips the batches a resumed checkpoint already trained, reports each finished step to the
+    trainer (which may write a mid-epoch checkpoint then: the step's optimizer update is done when
+    the loop asks for the next batch), and stops once the wall-clock budget is spent.
+    """
+
+    def __init__(self, loader, trainer, epoch: int, skip: int, deadline: float | None):
+        self._loader, self._trainer = loader, trainer
+        self._epoch, self._skip, self._deadline = epoch, skip, deadline
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def __len__(self):
+        return len(self._loader)
+
+    def __iter__(self):
+        # captured before iter(): creating the loader's iterator already draws from its generator
+        self._trainer._epoch_start_loader_rng = loader_rng_state(self._loader)
+        total, yielded = len(self._loader), 0
+        for index, batch in enumerate(self._loader):
+            if index < self._skip:
+                continue
+            if yielded and self._deadline is not None and monotonic() >= self._deadline:
+                break  # at least one batch: epoch stats need a loss
+            yield batch
+            yielded += 1
+            self._trainer._after_train_step(self._epoch, index + 1, total)
