@@ -21,3 +21,17 @@ def apply_numpy_aliases() -> None:
     for alias, target in _NUMPY_ALIASES.items():
         if not hasattr(np, alias):
             setattr(np, alias, getattr(np, target))
+
+
+def quiet_recbole_chained_fillna() -> None:
+    """Hide the one pandas FutureWarning RecBole 1.2.1 triggers on every run (`feat[field].fillna(...,
+    inplace=True)` in its dataset module), and nothing else: other warnings stay visible."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore",
+        message="A value is trying to be set on a copy of a DataFrame or Series through chained assignment "
+        "using an inplace method",
+        category=FutureWarning,
+        module=r"recbole\.data\.dataset\.dataset",
+    )

@@ -8,8 +8,6 @@ from time import time
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
-from torch.nn.utils import clip_grad_norm_
-from tqdm import tqdm
 
 from recbole_maskgr.trainer.safe import NonFiniteLossError, SafeCheckpointMixin
 
@@ -35,12 +33,8 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
 
     @property
     def non_finite_hint(self) -> str:
-        if self.config["mask_t_min"] is None:  # TIGER: no noise levels
-            return super().non_finite_hint
-        return (
-            "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
-            "then resume from that checkpoint."
-        )
+        """The model's own advice (MaskGR names its noise floor), else the general one."""
+        return getattr(self.model, "non_finite_hint", None) or super().non_finite_hint
 
     def _lr_multiplier(self) -> float:
         return warmup_linear_decay(self.global_step, self.warmup_steps, self.total_steps, self.lr_final_ratio)
@@ -52,33 +46,19 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
         self.global_step = int(extra.get("global_step", 0))
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        train_data = self._begin_epoch(train_data, epoch_idx)  # resume position, step checkpoints, budget
-        self.model.train()
-        loss_func = loss_func or self.model.calculate_loss
+        """RecBole's epoch loop (and the safe trainer's resume and budget), with the learning rate
+        set before every step from the warm-up/decay schedule."""
         if self.total_steps is None:  # the full schedule, also after a resume (len counts skipped batches)
             self.total_steps = self.epochs * len(train_data)
-        batches = tqdm(
-            train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink"),
-            disable=not show_progress,
-        )
-        total_loss = 0.0
-        for interaction in batches:
-            interaction = interaction.to(self.device)
+        model_loss = loss_func or self.model.calculate_loss
+
+        def scheduled_loss(interaction):
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate * self._lr_multiplier()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = loss_func(interaction)
-            self._check_nan(loss)
-            loss.backward()
-            if self.clip_grad_norm:
-                clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
-            self.optimizer.step()
             self.global_step += 1
-            total_loss += loss.item()
-            if show_progress:
-                batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
-        self._end_epoch(epoch_idx)
-        return total_loss
+            return model_loss(interaction)
+
+        return super()._train_epoch(train_data, epoch_idx, scheduled_loss, show_progress)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         self._set_phase("valid")
