@@ -100,3 +100,20 @@ def assert_training_lowers_loss(model, batch, steps: int) -> None:
         losses.append(loss.item())
     assert all(math.isfinite(x) for x in losses)
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+def scores_alone_and_among_batch_mates(model, interaction, score):
+    """`score(interaction)` rows of the batch's shortest history, computed with the batch and alone.
+
+    Histories are trimmed to the batch's longest and left-padded: padding must not change a user's
+    scores. `interaction` must hold histories of several lengths.
+    """
+    import torch
+
+    lengths = interaction[model.ITEM_SEQ_LEN]
+    shortest = int(lengths.argmin())
+    assert lengths[shortest] < lengths.max()  # so the batch really pads this user
+    with torch.no_grad():
+        together = score(interaction)[shortest]
+        alone = score(interaction[torch.tensor([shortest])])[0]
+    return together, alone

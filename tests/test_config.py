@@ -128,3 +128,19 @@ def test_paper_preset_by_name_restores_the_papers_objective(workdir):
 def test_unknown_preset_names_the_shipped_ones():
     with pytest.raises(ConfigError, match=r"Config file not found: 'maskgr-papr'.*presets: maskgr-paper"):
         make_config("MaskGR", "ml-100k", ["maskgr-papr"])
+
+
+def test_only_recboles_chained_fillna_warning_is_hidden():
+    import warnings
+
+    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+
+    chained = ("A value is trying to be set on a copy of a DataFrame or Series through chained assignment using an "
+               "inplace method.\nThe behavior will change in pandas 3.0.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_recbole_chained_fillna()
+        for message, module in [(chained, "recbole.data.dataset.dataset"), ("something else", "recbole.data.dataset.dataset"),
+                                (chained, "my_own_code")]:
+            warnings.warn_explicit(message, FutureWarning, "dataset.py", 1, module=module)
+    assert [(str(w.message)[:14]) for w in caught] == ["something else", "A value is try"]
