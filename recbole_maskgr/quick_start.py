@@ -46,7 +46,7 @@ def create_dataset(config):
     from recbole.data import dataset as recbole_datasets
     from recbole.utils import ModelType
 
-    from recbole_maskgr.data.atomic_files import verbatim_dataset
+    from recbole_maskgr.data.verbatim import verbatim_dataset
     from recbole_maskgr.data.checks import validate_inputs
 
     check_dataset_files(config)
