@@ -41,7 +41,7 @@ def settings_grid(depth: int) -> list[dict]:
 
 
 def apply(model, setting: dict, defaults: dict) -> None:
-    from recbole_maskgr.model.maskgr import parse_schedule
+    from recbole_maskgr.model.maskgr_settings import parse_schedule
 
     values = dict(defaults, **{k: v for k, v in setting.items() if k != "name"})
     model.schedule = parse_schedule(values["decode_steps"], model.depth)

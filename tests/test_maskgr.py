@@ -9,7 +9,7 @@ from recbole_maskgr.model.diffusion import (
     diffusion_loss, diffusion_loss_terms, force_mask, items_to_tokens, mask_target_only, mask_tokens,
     mask_whole_items, mix_objectives, right_align, split_schedule, weighted_mean,
 )
-from recbole_maskgr.model.maskgr import parse_schedule
+from recbole_maskgr.model.maskgr_settings import parse_schedule
 from recbole_maskgr.trainer.diffusion_trainer import warmup_linear_decay
 
 from conftest import (

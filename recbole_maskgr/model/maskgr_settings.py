@@ -1,0 +1,66 @@
+"""MaskGR's own setting rules (run by `MaskGR.check_config`, hence before any data is loaded)."""
+
+from __future__ import annotations
+
+from recbole_maskgr.config import ConfigError
+from recbole_maskgr.data.checks import choice_setting, sid_depth
+from recbole_maskgr.model.diffusion import split_schedule
+
+
+def parse_schedule(value, depth: int) -> list[int]:
+    """`decode_steps`: a step count (split evenly, larger parts first) or an explicit list like [3, 2]."""
+    if isinstance(value, (list, tuple)):
+        schedule = [int(v) for v in value]
+        if sum(schedule) != depth or min(schedule) < 1:
+            raise ValueError(f"decode_steps {schedule} must be positive and add up to the SID length {depth}")
+        return schedule
+    return split_schedule(depth, int(value if value is not None else depth))
+
+
+def check_decode_steps(config) -> None:
+    depth = sid_depth(config)
+    value = config["decode_steps"]
+    try:
+        parse_schedule(value, depth)
+    except (TypeError, ValueError) as err:
+        example = [depth - depth // 2, depth // 2] if depth > 1 else [1]
+        problem = str(err) if str(err).startswith("decode_steps") else f"decode_steps {value!r} is unreadable ({err})"
+        raise ConfigError(
+            f"{problem}. Each item has H = sid_levels + 1 = {depth} tokens; "
+            f"set decode_steps to ~ (one token per step), an integer from 1 to {depth}, or a list of "
+            f"positive integers adding up to {depth}, e.g. {example}."
+        ) from err
+
+
+def check_diffusion_settings(config) -> None:
+    """MaskGR's objective settings: shares in range, known choices, and a layout that fits the share."""
+    rules = {  # key: (test, allowed range, why)
+        "mask_t_min": (lambda v: 0.0 < v < 1.0, "(0, 1)", "the smallest noise level t; the loss weighs by 1/t"),
+        "target_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
+        "item_mask_prob": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
+        "clean_history_share": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
+    }
+    for key, (ok, allowed, why) in rules.items():
+        value = config[key]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
+            raise ConfigError(
+                f"{key} must be a number in {allowed} ({why}), got {value!r}. Fix it in your config file "
+                f"or on the command line (--{key}=...)."
+            )
+    layout = config["history_tokens"]
+    choice_setting("history_tokens", layout, {"codes": "", "items": ""}, example="items")
+    choice_setting("loss_weight", config["loss_weight"], {"inverse_t": "the paper's 1/t", "uniform": ""}, "inverse_t")
+    choice_setting(
+        "history_attention", config["history_attention"],
+        {"all": "every token sees every other, the paper", "history_only": "the history sees only itself"},
+        "history_only",
+    )
+    share = config["clean_history_share"]
+    if layout == "items" and share is not None and float(share) < 1.0:
+        raise ConfigError(
+            f"history_tokens: items needs clean_history_share: 1 (got {share}): with one position per "
+            "history item no single history token can be masked. Set --clean_history_share=1, or "
+            "--history_tokens=codes for the paper's objective."
+        )
