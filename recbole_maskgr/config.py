@@ -220,9 +220,11 @@ RANGES = {
 }
 
 
-def known_settings(model: str, dataset: str) -> set[str]:
-    """Every key `model` reads on `dataset` (RecBole's, ours, the model's)."""
-    return make_config(model, dataset).documented_keys
+@functools.lru_cache(maxsize=None)
+def known_settings(model: str, dataset: str) -> frozenset[str]:
+    """Every key `model` reads on `dataset` (RecBole's, ours, the model's); one Config per pair and
+    process, as leaderboards ask for each model once per setting."""
+    return frozenset(make_config(model, dataset).documented_keys)
 
 
 def check_settings(given: dict[str, dict], defaults: dict, known_elsewhere=frozenset()) -> None:

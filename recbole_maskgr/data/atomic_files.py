@@ -31,7 +31,7 @@ from recbole_maskgr.data.checks import uses_sids
 
 logger = logging.getLogger(__name__)
 
-# ====================================================================== atomic files
+
 def validate_atomic_files(config) -> list[str]:
     """Check the `.inter`/`.item`/`.user` files RecBole is about to load; returns the logged warnings."""
     fmt = file_format(config)
@@ -159,12 +159,12 @@ def scan_item_file(config, atomic: AtomicFile, fmt: FileFormat, warnings: list[s
     rows = 0
     for lineno, cells in iter_rows(atomic, fmt):
         rows += 1
-        item = cells[id_col] if id_col < len(cells) else ""
+        item = cells[id_col]  # iter_rows yields only rows as wide as the header
         if item in first_line:
             duplicates.append((item, first_line[item], lineno))
         else:
             first_line[item] = lineno
-        blank = [index >= len(cells) or is_blank(cells[index], ftype, fmt) for index, ftype in columns]
+        blank = [is_blank(cells[index], ftype, fmt) for index, ftype in columns]
         if blank[0] and not all(blank):  # all blank: the hook's fallback warning covers it
             untitled.append((item, lineno))
     if duplicates:
@@ -187,7 +187,7 @@ def check_inter_items(config, atomic: AtomicFile, item_file: AtomicFile, items: 
     id_col = atomic.names.index(config["ITEM_ID_FIELD"])
     missing: dict[str, int] = {}
     for lineno, cells in iter_rows(atomic, fmt):
-        item = cells[id_col] if id_col < len(cells) else ""
+        item = cells[id_col]
         if item not in items.ids and item not in missing:
             missing[item] = lineno
     if missing:

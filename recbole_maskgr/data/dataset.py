@@ -247,7 +247,7 @@ class SIDSequentialDataset(SequentialDataset):
             return np.concatenate([text, collaborative], axis=1), f"text ({origin}) + collaborative"
 
         if self._sid_source == "both":
-            source_key += "/" + tokenizer._embedding_key(texts)
+            source_key += "/" + tokenizer.embedding_key(texts)
         codes, report = tokenizer.fit_transform_vectors(n, vectors, self._sid_source, source_key)  # raw-id order
         return codes[torch.from_numpy(position)], report  # [n, H], row = internal id - 1
 

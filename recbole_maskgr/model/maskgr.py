@@ -94,13 +94,18 @@ class MaskGR(SIDGenerativeRecommender):
         """The encoder's `suffix`: H when the history attends only to itself, else 0 (all to all)."""
         return self.depth if self.history_attention == "history_only" else 0
 
+    def _with_target_slots(self, history_real: torch.Tensor) -> torch.Tensor:
+        """The key mask of history + H target slots (always real): [N, T'] -> [N, T'+H]."""
+        slots = history_real.new_ones(history_real.shape[0], self.depth)  # [N, H]
+        return torch.cat([history_real, slots], dim=1)
+
     def _target_logits(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
         """One encoder pass over an embedded history and the H target slots -> the slots' logits.
 
         history_embedded [N, T', d], history_real [N, T'] bool, target_tokens [N, H] -> [N, H, K]
         """
         inputs = torch.cat([history_embedded, self.encoder.token_emb(target_tokens)], dim=1)  # [N, T'+H, d]
-        real = torch.cat([history_real, torch.ones_like(target_tokens, dtype=torch.bool)], dim=1)  # [N, T'+H]
+        real = self._with_target_slots(history_real)  # [N, T'+H]
         hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history)  # [N, T'+H, d]
         return tied_level_logits(hidden[:, -self.depth :], self._code_emb())  # [N, H, K]
 
@@ -210,7 +215,7 @@ class MaskGR(SIDGenerativeRecommender):
         history_real = context["real"][user_index]  # [N, T']
         if "memory" in context:
             memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
-            real = torch.cat([history_real, torch.ones_like(target_tokens, dtype=torch.bool)], dim=1)  # [N, T'+H]
+            real = self._with_target_slots(history_real)  # [N, T'+H]
             hidden = self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, H, d]
             logits = tied_level_logits(hidden, self._code_emb())  # [N, H, K]
         else:

@@ -82,7 +82,8 @@ class SIDTokenizer:
         """SID length: quantiser levels plus the de-dup digit."""
         return self.levels + 1
 
-    def _embedding_key(self, texts: Sequence[str]) -> str:
+    def embedding_key(self, texts: Sequence[str]) -> str:
+        """The cache key of the texts' embeddings (also part of keys built on them)."""
         return make_key("emb", texts, encoder=canonical_encoder_name(self.text_encoder))
 
     def _codes_key(self, texts: Sequence[str]) -> str:
@@ -101,7 +102,7 @@ class SIDTokenizer:
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, str]:
         """Embeddings float32 [n, d] for ``texts`` and where they came from (``hit``, ``miss``, ``off``)."""
         texts = self._check_texts(texts)
-        key = self._embedding_key(texts)
+        key = self.embedding_key(texts)
         if self.cache is not None:
             cached = self.cache.load("emb", key)
             if cached is not None and cached.get("emb") is not None and cached["emb"].shape[0] == len(texts):

@@ -126,7 +126,7 @@ class SafeCheckpointMixin:
         return loss
 
     def _begin_epoch(self, train_data, epoch_idx: int) -> TrainBatches:
-        """The epoch's batches (resume skip, step checkpoints, budget); trainers with their own loop call it."""
+        """The epoch's batches (resume skip, step checkpoints, budget); raises once the budget is spent."""
         if self._deadline is not None and monotonic() >= self._deadline:
             raise TrainingBudgetSpent()
         self._epoch = epoch_idx
