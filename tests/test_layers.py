@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from recbole_maskgr.model.layers import BidirectionalEncoder, layout_mask
+from recbole_maskgr.model.layers import Attention, BidirectionalEncoder, Block, layout_mask
 
 
 def test_layout_mask_by_hand():
@@ -58,3 +58,42 @@ def test_history_states_do_not_depend_on_the_target_slots():
     assert not torch.allclose(layout[0][:, history:], layout[1][:, history:], atol=1e-3)
     real_history = real[:, :history]
     assert not torch.allclose(full[0][:, :history][real_history], full[1][:, :history][real_history], atol=1e-3)
+
+
+def old_tiger_block_state(state: dict) -> dict:
+    """A decoder block's weights as TIGER saved them before the shared Block: self_attn / norm2 /
+    norm3, and queries (q) apart from keys/values (kv)."""
+    old = {}
+    for key, value in state.items():
+        name = key.replace("norm2.", "norm3.").replace("norm_cross.", "norm2.").replace("attn.", "self_attn.", 1)
+        name = name.replace("cross_self_attn.", "cross_attn.")
+        for fused, (q, kv) in {"qkv.weight": ("q.weight", "kv.weight"), "qkv.bias": ("q.bias", "kv.bias")}.items():
+            if name.endswith(fused):
+                stem = name[: -len(fused)]
+                old[stem + q], old[stem + kv] = value[:8], value[8:]
+                break
+        else:
+            old[name] = value
+    return old
+
+
+def test_decoder_block_reads_checkpoints_of_tiger_before_the_shared_block():
+    torch.manual_seed(0)
+    block = Block(8, 2, 16, dropout=0.0, cross_attention=True).eval()
+    old = old_tiger_block_state(block.state_dict())
+    assert {"self_attn.q.weight", "cross_attn.kv.bias", "norm3.weight"} <= set(old)  # the old names
+    fresh = Block(8, 2, 16, dropout=0.0, cross_attention=True).eval()
+    fresh.load_state_dict(old)
+    x, memory = torch.randn(3, 4, 8), torch.randn(3, 6, 8)
+    memory_mask = torch.ones(3, 6, dtype=torch.bool)
+    expected = block(x, causal=True, cross=(block.cross_attn.keys_values(memory), memory_mask))[0]
+    got = fresh(x, causal=True, cross=(fresh.cross_attn.keys_values(memory), memory_mask))[0]
+    assert torch.equal(got, expected)
+
+
+def test_cross_attention_equals_self_attention_over_the_same_tokens():
+    """The fused projection's query rows and key/value rows are the same split both ways."""
+    torch.manual_seed(0)
+    attention = Attention(8, 2, dropout=0.0).eval()
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(attention.cross(x, attention.keys_values(x)), attention(x)[0])

@@ -10,7 +10,7 @@ from recbole_maskgr.model.diffusion import (
     mask_whole_items, mix_objectives, right_align, split_schedule, weighted_mean,
 )
 from recbole_maskgr.model.maskgr_settings import parse_schedule
-from recbole_maskgr.trainer.diffusion_trainer import warmup_linear_decay
+from recbole_maskgr.trainer.sid_trainer import warmup_linear_decay
 
 from conftest import (
     assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch, scores_alone_and_among_batch_mates

@@ -474,7 +474,7 @@ def test_sid_caches_load_weights_only(workdir, monkeypatch):
 
 
 def test_training_budget_also_stops_maskgr(workdir, sid_cache):
-    """DiffusionTrainer has its own epoch loop; the budget must reach it too."""
+    """The budget must reach SIDTrainer's scheduled-LR steps too."""
     settings = settings_for(sid_cache, workdir / "saved", epochs=50, train_budget_s=1)
     result = quick_start.run("MaskGR", "ml-100k", config_dict=settings)
     assert result["epochs_trained"] < 50 and os.path.isfile(result["saved_model_file"])

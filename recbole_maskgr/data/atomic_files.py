@@ -28,6 +28,7 @@ from recbole_maskgr.data.atomic_format import (
     skips_source,
 )
 from recbole_maskgr.data.checks import uses_sids
+from recbole_maskgr.data.sid_settings import sid_config_value, sid_text_fields
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ def validate_atomic_files(config) -> list[str]:
     warnings: list[str] = []
     inter_files = [read_inter_header(config, path, fmt) for path in inter_paths(config)]
     user_file = read_optional_header(config, "user", fmt)
-    text_sids = uses_sids(config) and sid_text_source(config, fmt)
-    item_file = read_item_header(config, fmt, text_sids, warnings)
+    item_header = read_optional_header(config, "item", fmt)  # None: not loaded, or no file
+    text_sids = uses_sids(config) and sid_text_source(config, item_header)
+    item_file = read_item_header(config, fmt, text_sids, warnings, item_header)
     plain_files = [user_file] if user_file else []
     if not text_sids:
         plain_files += inter_files + ([item_file] if item_file else [])
@@ -71,33 +73,30 @@ def read_optional_header(config, source: str, fmt: FileFormat) -> AtomicFile | N
 
 
 def sid_source_of(config) -> str:
-    from recbole_maskgr.data.dataset import sid_config_value
-
     return sid_config_value(config, "sid_source")
 
 
-def sid_text_source(config, fmt: FileFormat) -> bool:
+def sid_text_source(config, item_header: AtomicFile | None) -> bool:
     """Whether the SIDs need item text: `sid_source` text or both, or auto with a text field loaded
     (the dataset hook decides `auto` the same way on the loaded data)."""
     source = sid_source_of(config)
     if source != "auto":
         return source in ("text", "both")
-    path = atomic_path(config, "item")
-    if skips_source(config, "item") or not os.path.isfile(path):
-        return False
-    return bool(present_text_fields(config, read_header(path, fmt, config, "item")))
+    return item_header is not None and bool(present_text_fields(config, item_header))
 
 
-def read_item_header(config, fmt: FileFormat, sid_model: bool, warnings: list[str]) -> AtomicFile | None:
-    """The `.item` file, if RecBole will load it; text SIDs need one with a text field."""
+def read_item_header(
+    config, fmt: FileFormat, sid_model: bool, warnings: list[str], item_header: AtomicFile | None
+) -> AtomicFile | None:
+    """The `.item` file's header (`item_header`), if RecBole will load it; text SIDs need one with a text field."""
     path = atomic_path(config, "item")
     asked = (config["load_col"] or {}).get("item")
     if not sid_model:
         if asked and not os.path.isfile(path):
             warnings.append(f"load_col asks for item fields {asked}, but '{path}' does not exist; "
                             "item features are not loaded.")
-        return read_optional_header(config, "item", fmt)
-    fields = text_fields(config)
+        return item_header
+    fields = sid_text_fields(config)
     example = {"inter": ["user_id", "item_id", "timestamp"], "item": [config["ITEM_ID_FIELD"], *fields]}
     if skips_source(config, "item"):
         raise ConfigError(
@@ -113,7 +112,7 @@ def read_item_header(config, fmt: FileFormat, sid_model: bool, warnings: list[st
             f"{example_header(fmt, config['ITEM_ID_FIELD'] + ':token', fields[0] + ':token_seq')}, "
             "or set sid_source: collaborative (SIDs from the training interactions)."
         )
-    atomic = read_header(path, fmt, config, "item")
+    atomic = item_header  # the file exists and is loaded (both refused above)
     require_columns(atomic, {config["ITEM_ID_FIELD"]: "ITEM_ID_FIELD"})
     if not present_text_fields(config, atomic):
         raise ConfigError(
@@ -124,15 +123,8 @@ def read_item_header(config, fmt: FileFormat, sid_model: bool, warnings: list[st
     return atomic
 
 
-def text_fields(config) -> list[str]:
-    from recbole_maskgr.data.dataset import sid_config_value
-
-    fields = sid_config_value(config, "sid_text_fields")
-    return [fields] if isinstance(fields, str) else list(fields)
-
-
 def present_text_fields(config, atomic: AtomicFile) -> list[str]:
-    return [f for f in text_fields(config) if f in atomic.loaded and f in atomic.names]
+    return [f for f in sid_text_fields(config) if f in atomic.loaded and f in atomic.names]
 
 
 def is_blank(value: str, ftype: str, fmt: FileFormat) -> bool:

@@ -8,6 +8,7 @@ scanned in `atomic_files.py`.
 from __future__ import annotations
 
 from recbole_maskgr.config import ConfigError, get_model
+from recbole_maskgr.data.sid_settings import sid_config_value
 from recbole_maskgr.trainer.checkpoint import SHAPE_SETTINGS, CheckpointError, differing_settings, safe_load
 
 
@@ -49,8 +50,8 @@ def integer_setting(key: str, value, minimum: int, meaning: str) -> int:
 
 
 def choice_setting(key: str, value, options: dict[str, str], example: str) -> None:
-    """ConfigError unless `value` is one of `options` (name -> note shown beside it; ~ = default)."""
-    if value is None or value in options:
+    """ConfigError unless `value` is one of `options` (name -> note shown beside it)."""
+    if value in options:
         return
     names = " or ".join(f"'{name}'" + (f" ({note})" if note else "") for name, note in options.items())
     raise ConfigError(
@@ -59,17 +60,23 @@ def choice_setting(key: str, value, options: dict[str, str], example: str) -> No
     )
 
 
+def number_setting(key: str, value, ok, allowed: str, meaning: str) -> float:
+    """ConfigError unless `value` is a number passing `ok` (its range written as `allowed`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
+        raise ConfigError(
+            f"{key} must be a number in {allowed} ({meaning}), got {value!r}. Fix it in your config file "
+            f"or on the command line (--{key}=...)."
+        )
+    return float(value)
+
+
 def sid_depth(config) -> int:
     """H: tokens per item (the k-means levels plus the de-duplication digit)."""
-    from recbole_maskgr.data.dataset import sid_config_value
-
     levels = sid_config_value(config, "sid_levels")
     return integer_setting("sid_levels", levels, 1, "residual k-means levels per item") + 1
 
 
 def check_sid_settings(config) -> None:
-    from recbole_maskgr.data.dataset import sid_config_value
-
     sid_depth(config)
     size = sid_config_value(config, "sid_codebook_size")
     integer_setting("sid_codebook_size", size, 2, "codes per level; one code cannot tell items apart")

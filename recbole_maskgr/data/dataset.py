@@ -11,7 +11,6 @@ split shares ``item_sid``.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 
@@ -26,24 +25,9 @@ from recbole.data.dataset import SequentialDataset  # noqa: E402
 from recbole.utils.enum_type import FeatureType  # noqa: E402
 
 from ..sid.collaborative import collaborative_embeddings, interactions_digest  # noqa: E402
-from ..config import resource_dir  # noqa: E402
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
-
-@functools.lru_cache(maxsize=1)
-def sid_defaults() -> dict:
-    """The `sid_*` defaults, read from `properties/overall.yaml` (their one home), for configs made
-    without the plugin's layers (e.g. a plain RecBole Config handed to the dataset hook)."""
-    import yaml
-
-    with open(resource_dir("properties") / "overall.yaml", encoding="utf-8") as handle:
-        return {k: v for k, v in (yaml.safe_load(handle) or {}).items() if k.startswith("sid_")}
-
-
-def sid_config_value(config, key: str):
-    """``config[key]``, or the plugin's default when absent/None."""
-    value = config[key] if key in config else None
-    return sid_defaults()[key] if value is None else value
+from .sid_settings import sid_config_value, sid_text_fields  # noqa: E402
 
 
 def _format_float(value: float) -> str:
@@ -94,7 +78,7 @@ class SIDSequentialDataset(SequentialDataset):
         source = sid_config_value(self.config, "sid_source")
         if source != "auto":
             return source
-        fields = self._sid_text_fields()
+        fields = sid_text_fields(self.config)
         loaded = [] if self.item_feat is None else [f for f in fields if f in self.item_feat.columns]
         chosen = "text" if loaded else "collaborative"
         why = f"item text fields {loaded} are loaded" if loaded else "no item text is loaded"
@@ -102,15 +86,9 @@ class SIDSequentialDataset(SequentialDataset):
         return chosen
 
     # ------------------------------------------------------------------ texts
-    def _sid_text_fields(self) -> list[str]:
-        fields = sid_config_value(self.config, "sid_text_fields")
-        if isinstance(fields, str):
-            fields = [fields]
-        return list(fields)
-
     def _collect_item_texts(self) -> tuple[list[str], int]:
         """Texts for internal ids 1..item_num-1 (index 0 is padding), and the fallback count."""
-        fields = self._sid_text_fields()
+        fields = sid_text_fields(self.config)
         if self.item_feat is None:
             raise ValueError(
                 f"SIDs need item text, but no .item features were loaded for dataset "

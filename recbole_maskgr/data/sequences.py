@@ -38,7 +38,7 @@ def keep_samples(train_dataset, stride: int | None):
 
 def shape_train_dataset(config, train_dataset):
     """Apply `train_samples` (prefixes | sequence | windows) to the training split."""
-    choice = config["train_samples"] or "prefixes"
+    choice = config["train_samples"]
     if choice == "prefixes":
         return train_dataset
     if choice == "sequence":

@@ -12,13 +12,13 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_maskgr.config import ConfigError
-from recbole_maskgr.data.checks import integer_setting
+from recbole_maskgr.data.checks import choice_setting, integer_setting, number_setting
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
 from recbole_maskgr.model.layers import BidirectionalEncoder
-from recbole_maskgr.trainer.diffusion_trainer import DiffusionTrainer
+from recbole_maskgr.trainer.sid_trainer import SIDTrainer
 
 
 def tied_level_logits(hidden: torch.Tensor, code_emb: torch.Tensor, start: int = 0) -> torch.Tensor:
@@ -56,7 +56,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
 
     input_type = InputType.POINTWISE
     dataset_class = SIDSequentialDataset
-    trainer_class = DiffusionTrainer
+    trainer_class = SIDTrainer
     decoding_modes: tuple = ("beam",)
 
     def __init__(self, config, dataset):
@@ -72,7 +72,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.beam_width = int(config["beam_width"])
         self.invalid_sid = config["invalid_sid"]
         self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
-        self.decode_chunk_users = int(config["decode_chunk_users"] or 64)
+        self.decode_chunk_users = int(config["decode_chunk_users"])
         self.phase = "test"  # the trainer switches to "valid" while validating
         self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
         self._catalogue = None
@@ -81,6 +81,12 @@ class SIDGenerativeRecommender(SequentialRecommender):
     def check_config(cls, config) -> None:
         """The model's own setting rules; the early input checks call them before any data is loaded."""
         integer_setting("beam_width", config["beam_width"], 1, "beams kept while decoding")
+        integer_setting("decode_chunk_users", config["decode_chunk_users"], 1, "users decoded together")
+        integer_setting("warmup_steps", config["warmup_steps"], 0, "optimizer steps of linear LR warm-up")
+        number_setting("lr_final_ratio", config["lr_final_ratio"], lambda v: 0.0 <= v <= 1.0, "[0, 1]",
+                       "the LR at the end of training, as a share of learning_rate")
+        choice_setting("train_samples", config["train_samples"],
+                       {"prefixes": "RecBole's, every prefix", "sequence": "", "windows": ""}, "prefixes")
         check_beam_width(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
         for phase in ("valid", "test"):
             mode = config[f"{phase}_decoding"]

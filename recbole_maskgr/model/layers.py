@@ -38,32 +38,70 @@ def layout_mask(key_mask: torch.Tensor, suffix: int) -> torch.Tensor:
     return (allowed | torch.eye(length, dtype=torch.bool, device=key_mask.device))[:, None]
 
 
-class SelfAttention(nn.Module):
+class Attention(nn.Module):
+    """Multi-head attention for both models: self-attention (optional rotary positions, causal flag,
+    cached keys/values of earlier positions) and cross-attention to precomputed keys/values.
+
+    One fused in-projection (queries, keys, values) as in torch's MultiheadAttention: self-attention
+    runs it as one matmul; cross-attention uses its query rows on x and its key/value rows on the
+    memory (`keys_values`), computed once per user.
+    """
+
     def __init__(self, d_model: int, n_heads: int, dropout: float):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"hidden_size ({d_model}) must be divisible by n_heads ({n_heads})")
         self.n_heads = n_heads
+        self.d_model = d_model
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x, attn_mask, rotary=None, memory: KV | None = None):
-        """x [N, L, d] attends to itself and, if given, to `memory` (cached keys/values of earlier
-        positions, rotated already) placed before it.
+    def forward(self, x, attn_mask=None, rotary=None, memory: KV | None = None, causal: bool = False):
+        """Self-attention: x [N, L, d] attends to itself and, if given, to `memory` (keys/values of
+        earlier positions, rotated already) placed before it.
 
-        attn_mask: [N, 1, 1 or L, S + L] True = may be attended. Returns (output [N, L, d], x's own
-        keys/values [N, h, L, hd] x2, for a cache).
+        attn_mask: [N, 1, 1 or L, S + L] True = may be attended, or None. Returns (output [N, L, d],
+        all keys/values attended [N, h, S + L, hd] x2: the cache for the next call).
         """
-        batch, length, width = x.shape
+        batch, length, _ = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [N, h, L, hd] x3
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        keys, values = (k, v) if memory is None else (torch.cat([memory[0], k], 2), torch.cat([memory[1], v], 2))
+        if memory is not None:
+            k, v = torch.cat([memory[0], k], 2), torch.cat([memory[1], v], 2)  # [N, h, S+L, hd]
+        return self._attend(q, (k, v), attn_mask, causal), (k, v)
+
+    def cross(self, x, kv: KV, key_mask=None):
+        """Cross-attention: x [N, L, d] attends to `keys_values(memory)`; key_mask [N, S] -> [N, L, d]."""
+        batch, length, _ = x.shape
+        q = F.linear(x, self.qkv.weight[: self.d_model], self.qkv.bias[: self.d_model])  # [N, L, d]
+        q = q.view(batch, length, self.n_heads, -1).transpose(1, 2)  # [N, h, L, hd]
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # [N, 1, 1, S]
+        return self._attend(q, kv, mask, causal=False)
+
+    def keys_values(self, source: torch.Tensor) -> KV:
+        """source [N, S, d] -> keys, values [N, h, S, hd] for `cross`."""
+        n, s, _ = source.shape
+        kv = F.linear(source, self.qkv.weight[self.d_model :], self.qkv.bias[self.d_model :])  # [N, S, 2d]
+        k, v = kv.view(n, s, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [N, h, S, hd] x2
+        return k, v
+
+    def _attend(self, q, kv: KV, attn_mask, causal: bool) -> torch.Tensor:
+        """q [N, h, L, hd] over keys/values -> the output projection [N, L, d]."""
         y = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+            q, *kv, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
         )  # [N, h, L, hd]
-        return self.out(y.transpose(1, 2).reshape(batch, length, width)), (k, v)
+        batch, _, length, _ = q.shape
+        return self.out(y.transpose(1, 2).reshape(batch, length, self.d_model))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints of TIGER before the merge kept queries (`q`) and keys/values (`kv`) apart."""
+        if prefix + "q.weight" in state_dict and prefix + "qkv.weight" not in state_dict:
+            for name in ("weight", "bias"):
+                parts = [state_dict.pop(prefix + "q." + name), state_dict.pop(prefix + "kv." + name)]
+                state_dict[prefix + "qkv." + name] = torch.cat(parts, dim=0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class FeedForward(nn.Sequential):
@@ -73,20 +111,40 @@ class FeedForward(nn.Sequential):
         super().__init__(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
 
 
-class EncoderBlock(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+class Block(nn.Module):
+    """Pre-norm transformer block: self-attention, optionally cross-attention to a memory (TIGER's
+    decoder), then the feed-forward layer."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, cross_attention: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = SelfAttention(d_model, n_heads, dropout)
+        self.attn = Attention(d_model, n_heads, dropout)
+        if cross_attention:
+            self.norm_cross = nn.LayerNorm(d_model)
+            self.cross_attn = Attention(d_model, n_heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
         self.ff = FeedForward(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, attn_mask, rotary=None, memory: KV | None = None):
-        """-> (x [N, L, d], this block's keys/values of x)."""
-        attended, kv = self.attn(self.norm1(x), attn_mask, rotary, memory)
+    def forward(self, x, attn_mask=None, rotary=None, memory: KV | None = None, causal=False, cross=None):
+        """x [N, L, d]; `cross` = (keys/values of the memory, its key mask [N, S]) for cross-attention.
+
+        -> (x [N, L, d], the self-attention keys/values attended: memory's, then x's).
+        """
+        attended, kv = self.attn(self.norm1(x), attn_mask, rotary, memory, causal)
         x = x + self.drop(attended)
+        if cross is not None:
+            x = x + self.drop(self.cross_attn.cross(self.norm_cross(x), *cross))
         return x + self.drop(self.ff(self.norm2(x))), kv
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """TIGER's decoder blocks before the merge named their layers self_attn / norm2 / norm3."""
+        if prefix + "norm3.weight" in state_dict:
+            renames = {"norm2.": "norm_cross.", "norm3.": "norm2.", "self_attn.": "attn."}  # norm2 first
+            for old, new in renames.items():
+                for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                    state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class BidirectionalEncoder(nn.Module):
@@ -102,7 +160,7 @@ class BidirectionalEncoder(nn.Module):
         self.pos_emb = nn.Embedding(max_len, d_model) if position == "learned" else None
         self.head_dim = d_model // n_heads
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(EncoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, tokens: torch.Tensor, key_mask: torch.Tensor, suffix: int = 0) -> torch.Tensor:
@@ -138,7 +196,7 @@ class BidirectionalEncoder(nn.Module):
         mask = key_mask[:, None, None, :]  # [N, 1, 1, T+S]
         x, rotary = self._positioned(x, before=key_mask.shape[1] - x.shape[1], after=0)
         for block, past in zip(self.blocks, memory):
-            x, _ = block(x, mask, rotary, past)
+            x, _ = block(x, mask, rotary, memory=past)
         return self.norm(x)
 
     def _positioned(self, x: torch.Tensor, before: int, after: int):

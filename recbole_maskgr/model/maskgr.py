@@ -40,14 +40,14 @@ class MaskGR(SIDGenerativeRecommender):
         self.mask_id = self.special_id
         self.t_min = float(config["mask_t_min"])
         self.target_mask_prob = float(config["target_mask_prob"])
-        self.item_mask_prob = float(config["item_mask_prob"] or 0.0)
-        self.clean_history_share = float(config["clean_history_share"] or 0.0)
-        self.history_tokens = config["history_tokens"] or "codes"
-        self.loss_weight = config["loss_weight"] or "inverse_t"
-        self.history_attention = config["history_attention"] or "all"
+        self.item_mask_prob = float(config["item_mask_prob"])
+        self.clean_history_share = float(config["clean_history_share"])
+        self.history_tokens = config["history_tokens"]
+        self.loss_weight = config["loss_weight"]
+        self.history_attention = config["history_attention"]
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
-        self.train_chunk_sequences = int(config["train_chunk_sequences"] or 64)
+        self.train_chunk_sequences = int(config["train_chunk_sequences"])
         if self.history_tokens == "items":  # one input vector per history item, then the H target slots
             max_tokens = self.max_seq_length + self.depth
         else:  # H tokens per item, history and target alike

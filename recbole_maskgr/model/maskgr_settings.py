@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recbole_maskgr.config import ConfigError
-from recbole_maskgr.data.checks import choice_setting, sid_depth
+from recbole_maskgr.data.checks import choice_setting, integer_setting, number_setting, sid_depth
 from recbole_maskgr.model.diffusion import split_schedule
 
 
@@ -41,14 +41,8 @@ def check_diffusion_settings(config) -> None:
         "clean_history_share": (lambda v: 0.0 <= v <= 1.0, "[0, 1]", "a share of training sequences"),
     }
     for key, (ok, allowed, why) in rules.items():
-        value = config[key]
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
-            raise ConfigError(
-                f"{key} must be a number in {allowed} ({why}), got {value!r}. Fix it in your config file "
-                f"or on the command line (--{key}=...)."
-            )
+        number_setting(key, config[key], ok, allowed, why)
+    integer_setting("train_chunk_sequences", config["train_chunk_sequences"], 1, "sequences per training chunk")
     layout = config["history_tokens"]
     choice_setting("history_tokens", layout, {"codes": "", "items": ""}, example="items")
     choice_setting("loss_weight", config["loss_weight"], {"inverse_t": "the paper's 1/t", "uniform": ""}, "inverse_t")
@@ -58,7 +52,7 @@ def check_diffusion_settings(config) -> None:
         "history_only",
     )
     share = config["clean_history_share"]
-    if layout == "items" and share is not None and float(share) < 1.0:
+    if layout == "items" and float(share) < 1.0:
         raise ConfigError(
             f"history_tokens: items needs clean_history_share: 1 (got {share}): with one position per "
             "history item no single history token can be masked. Set --clean_history_share=1, or "

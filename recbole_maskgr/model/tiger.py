@@ -27,10 +27,7 @@ from torch import nn
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
-from recbole_maskgr.model.layers import FeedForward
-
-KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [N, heads, S, head_dim] each
-
+from recbole_maskgr.model.layers import KV, Block
 
 # ---------------------------------------------------------------- pure functions
 def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.Tensor:
@@ -45,64 +42,6 @@ def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.T
 
 
 # ---------------------------------------------------------------- decoder
-class Attention(nn.Module):
-    """Multi-head attention with queries and keys/values from separate inputs, so one module serves
-    cached causal self-attention and cross-attention to the encoder memory."""
-
-    def __init__(self, d_model: int, n_heads: int, dropout: float):
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"hidden_size ({d_model}) must be divisible by n_heads ({n_heads})")
-        self.n_heads = n_heads
-        self.q = nn.Linear(d_model, d_model)
-        self.kv = nn.Linear(d_model, 2 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = dropout
-
-    def keys_values(self, source: torch.Tensor) -> KV:
-        """source [N, S, d] -> keys, values [N, h, S, hd]."""
-        n, s, _ = source.shape
-        k, v = self.kv(source).view(n, s, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # [N, h, S, hd] x2
-        return k, v
-
-    def forward(self, x, kv: KV, key_mask=None, causal: bool = False):
-        """x [N, L, d] attends to kv; key_mask [N, S] True = may be attended -> [N, L, d]."""
-        n, length, width = x.shape
-        q = self.q(x).view(n, length, self.n_heads, -1).transpose(1, 2)  # [N, h, L, hd]
-        mask = None if key_mask is None else key_mask[:, None, None, :]  # [N, 1, 1, S]
-        y = F.scaled_dot_product_attention(
-            q, *kv, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
-        )  # [N, h, L, hd]
-        return self.out(y.transpose(1, 2).reshape(n, length, width))
-
-
-class DecoderBlock(nn.Module):
-    """Pre-norm: causal self-attention, cross-attention to the memory, feed-forward."""
-
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.self_attn = Attention(d_model, n_heads, dropout)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.cross_attn = Attention(d_model, n_heads, dropout)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.ff = FeedForward(d_model, d_ff)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x, memory_kv: KV, memory_mask, past: KV | None = None):
-        """x [N, L, d]; with `past` (cached self-attention keys/values), L = 1 new position.
-
-        Returns (x [N, L, d], this block's self-attention keys/values including `past`).
-        """
-        h = self.norm1(x)
-        k, v = self.self_attn.keys_values(h)  # [N, h, L, hd] x2
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # [N, h, l+1, hd]
-        x = x + self.drop(self.self_attn(h, (k, v), causal=past is None))
-        x = x + self.drop(self.cross_attn(self.norm2(x), memory_kv, memory_mask))
-        return x + self.drop(self.ff(self.norm3(x))), (k, v)
-
-
 class CausalDecoder(nn.Module):
     """Generates the H codes of one item; `forward` runs teacher-forced or one cached step."""
 
@@ -110,7 +49,7 @@ class CausalDecoder(nn.Module):
         super().__init__()
         self.pos_emb = nn.Embedding(length, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout, cross_attention=True) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
 
     def memory_kv(self, memory: torch.Tensor) -> list[KV]:
@@ -123,7 +62,7 @@ class CausalDecoder(nn.Module):
         x = self.drop(x + self.pos_emb(positions)[None])
         cache = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, memory_kv[i], memory_mask, None if past is None else past[i])
+            x, kv = block(x, memory=None if past is None else past[i], causal=past is None, cross=(memory_kv[i], memory_mask))
             cache.append(kv)
         return self.norm(x), cache
 

@@ -1,5 +1,5 @@
-"""The trainer MaskGR (and TIGER) use: AdamW, warm-up + linear-decay LR, clipping, progress
-bars, decoding speed in the log, and safe checkpoints."""
+"""The trainer of the SID generative models (MaskGR and TIGER): RecBole's loop with a warm-up +
+linear-decay LR set every step, clipping, decoding speed in the log, and safe checkpoints."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ def warmup_linear_decay(step: int, warmup_steps: int, total_steps: int, final_ra
     return 1.0 - (1.0 - final_ratio) * progress
 
 
-class DiffusionTrainer(SafeCheckpointMixin, Trainer):
+class SIDTrainer(SafeCheckpointMixin, Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.warmup_steps = int(config["warmup_steps"] or 0)
-        self.lr_final_ratio = float(config["lr_final_ratio"] if config["lr_final_ratio"] is not None else 1.0)
+        self.warmup_steps = int(config["warmup_steps"])
+        self.lr_final_ratio = float(config["lr_final_ratio"])
         self.global_step = 0
         self.total_steps = None  # known once the train loader is seen
         if isinstance(self.clip_grad_norm, (int, float)) and not isinstance(self.clip_grad_norm, bool):
@@ -95,4 +95,4 @@ class DiffusionTrainer(SafeCheckpointMixin, Trainer):
         return result
 
 
-__all__ = ["DiffusionTrainer", "NonFiniteLossError", "warmup_linear_decay"]
+__all__ = ["SIDTrainer", "NonFiniteLossError", "warmup_linear_decay"]
