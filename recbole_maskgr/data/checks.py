@@ -24,6 +24,8 @@ def validate_inputs(config) -> list[str]:
 def check_run_config(config) -> None:
     """ConfigError for settings that would fail (or silently mislead) only after long work."""
     check_checkpoint_interval(config)
+    choice_setting("train_budget_clock", config["train_budget_clock"],
+                   {"wall": "", "process": "this process's CPU seconds"}, "process")
     if not uses_sids(config):
         return
     check_sid_settings(config)

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from time import monotonic
+from time import monotonic, process_time
 
 import torch
 
 
 class TrainingBudgetSpent(Exception):
     """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
+
+
+# `train_budget_clock`: wall seconds, or this process's CPU seconds (all its threads) - a budget
+# that other work on a shared machine does not shrink.
+BUDGET_CLOCKS = {"wall": monotonic, "process": process_time}
+
+
+class Deadline:
+    """When the training budget runs out, on the chosen clock."""
+
+    def __init__(self, seconds: float, clock: str):
+        self._clock = BUDGET_CLOCKS[clock]
+        self._end = self._clock() + float(seconds)
+
+    @classmethod
+    def from_config(cls, config) -> "Deadline | None":
+        budget = config["train_budget_s"]
+        return cls(budget, config["train_budget_clock"]) if budget else None
+
+    def passed(self) -> bool:
+        return self._clock() >= self._end
 
 
 def loader_rng_state(loader) -> torch.Tensor | None:
@@ -22,10 +43,10 @@ class TrainBatches:
 
     Skips the batches a resumed checkpoint already trained, reports each finished step to the
     trainer (which may write a mid-epoch checkpoint then: the step's optimizer update is done when
-    the loop asks for the next batch), and stops once the wall-clock budget is spent.
+    the loop asks for the next batch), and stops once the training budget is spent.
     """
 
-    def __init__(self, loader, trainer, epoch: int, skip: int, deadline: float | None):
+    def __init__(self, loader, trainer, epoch: int, skip: int, deadline: Deadline | None):
         self._loader, self._trainer = loader, trainer
         self._epoch, self._skip, self._deadline = epoch, skip, deadline
 
@@ -42,7 +63,7 @@ class TrainBatches:
         for index, batch in enumerate(self._loader):
             if index < self._skip:
                 continue
-            if yielded and self._deadline is not None and monotonic() >= self._deadline:
+            if yielded and self._deadline is not None and self._deadline.passed():
                 break  # at least one batch: epoch stats need a loss
             yield batch
             yielded += 1

@@ -21,7 +21,6 @@ trained, so metrics match exactly; only that epoch's logged train loss covers fe
 from __future__ import annotations
 
 import os
-from time import monotonic
 
 import torch
 from recbole.utils import set_color
@@ -39,7 +38,7 @@ from recbole_maskgr.trainer.checkpoint import (
     safe_load,
     to_plain,
 )
-from recbole_maskgr.trainer.epochs import TrainBatches, TrainingBudgetSpent, loader_rng_state
+from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, loader_rng_state
 from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
 
 
@@ -53,7 +52,7 @@ class NonFiniteLossError(ValueError):
 class SafeCheckpointMixin:
     """Replaces RecBole's pickle checkpoints; put it before the RecBole trainer in the bases.
 
-    Also gives every trainer an optional wall-clock budget (`train_budget_s`): the epoch in
+    Also gives every trainer an optional time budget (`train_budget_s`): the epoch in
     which it runs out is cut short, validated and checkpointed as usual, then training ends.
     """
 
@@ -81,8 +80,7 @@ class SafeCheckpointMixin:
 
     # ------------------------------------------------------------------ training loop hooks
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
-        budget = self.config["train_budget_s"]
-        self._deadline = monotonic() + float(budget) if budget else None
+        self._deadline = Deadline.from_config(self.config)
         if saved and (self.config["single_spec"] or self.config["local_rank"] == 0):  # only rank 0 writes
             self._claim_files()
         if self.start_epoch >= self.epochs and self._carried_best is not None:
@@ -103,7 +101,8 @@ class SafeCheckpointMixin:
         try:
             return super().fit(train_data, valid_data, verbose, saved, show_progress, after_validation)
         except TrainingBudgetSpent:
-            self.logger.info(f"Training budget of {budget}s spent; best validation result kept.")
+            budget = f"{self.config['train_budget_s']}s ({self.config['train_budget_clock']} clock)"
+            self.logger.info(f"Training budget of {budget} spent; best validation result kept.")
             return self.best_valid_score, self.best_valid_result
         except BaseException as err:  # a crash, Ctrl-C, NaN: say which file continues the run
             if saved and os.path.isfile(self.last_checkpoint_file) and self.last_checkpoint_file not in str(err):
@@ -127,7 +126,7 @@ class SafeCheckpointMixin:
 
     def _begin_epoch(self, train_data, epoch_idx: int) -> TrainBatches:
         """The epoch's batches (resume skip, step checkpoints, budget); raises once the budget is spent."""
-        if self._deadline is not None and monotonic() >= self._deadline:
+        if self._deadline is not None and self._deadline.passed():
             raise TrainingBudgetSpent()
         self._epoch = epoch_idx
         skip, self._skip_batches = self._skip_batches, 0
