@@ -139,7 +139,7 @@ def test_maskgr_end_to_end_with_checkpoint_round_trip(sid_model_settings):
 def test_prediction_does_not_depend_on_batch_mates(sid_model_settings, layout):
     _, _, (train, _, _), model, _ = build_maskgr(dict(sid_model_settings, **layout))
     model.eval()
-    together, alone = scores_alone_and_among_batch_mates(model, first_batch(train), model._marginal_log_probs)
+    together, alone = scores_alone_and_among_batch_mates(model, first_batch(train), lambda batch: model._one_pass(batch)[1])
     assert torch.allclose(together, alone, atol=1e-5)
     assert F.softmax(alone, -1).sum(-1).sub(1).abs().max() < 1e-5
 
@@ -270,7 +270,7 @@ def test_cached_decoding_passes_equal_the_uncached_model(sid_model_settings, lay
         history_inputs, history_real = model._encode_history(interaction)
         tokens = torch.where(target >= 0, model._code_tokens(target), model.mask_id)  # [N, H]
         embedded = model._embed_history(history_inputs)[user_index]
-        uncached = F.log_softmax(model._target_logits(embedded, history_real[user_index], tokens), dim=-1)
+        uncached = F.log_softmax(model._slot_logits(model._slot_states(embedded, history_real[user_index], tokens)), -1)
     assert "memory" in context  # the cached path was taken
     assert torch.allclose(cached, uncached, atol=1e-5)
 

@@ -56,7 +56,7 @@ class SIDSequentialDataset(SequentialDataset):
         # the right moment to read raw values. Validation errors come here, before any encoding.
         self._sid_source = self._resolve_sid_source()
         self.sid_item_texts, self._sid_n_fallback = None, 0
-        if self._sid_source in ("text", "both"):
+        if self._sid_source in ("text", "both") or self.config["dense_retrieval"]:
             self.sid_item_texts, self._sid_n_fallback = self._collect_item_texts()
 
     def _data_processing(self):
@@ -187,6 +187,19 @@ class SIDSequentialDataset(SequentialDataset):
         self.sid_report = report
         del self._sid_n_fallback
         self._log_sid_report(report)
+        if config["dense_retrieval"]:  # MaskGR's dense-retrieval extension reads the item text vectors
+            self.item_text_vectors = self._text_vectors(tokenizer)  # [item_num, D], row 0 = 0
+
+    def _text_vectors(self, tokenizer) -> torch.Tensor:
+        """The tokenizer's (cached) text embeddings of the items, padding row first."""
+        if self.sid_item_texts is None:
+            raise ValueError(
+                f"dense_retrieval needs item text, but no sid_text_fields are loaded for '{self.dataset_name}'. "
+                "Load an .item file with a text field (see sid_text_fields), or set dense_retrieval: False."
+            )
+        vectors, _ = tokenizer.embed(self.sid_item_texts[1:])  # [item_num - 1, D]
+        vectors = torch.as_tensor(vectors, dtype=torch.float32)
+        return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors])
 
     def _training_pairs(self, train) -> tuple[np.ndarray, np.ndarray]:
         """(user, item) of every training interaction: each row's target and its history items."""

@@ -248,6 +248,8 @@ def masked_beam_search(
         items = catalogue.lookup(tokens.view(-1, H)).view(U, b)  # [U, b]
     else:
         items = catalogue.project(tokens.view(-1, H)).view(U, b)  # [U, b]
+    if catalogue is not None:  # a tuple the catalogue refuses (a joint tuple naming one item twice) is dropped
+        scores = scores.masked_fill(live & (items < 0), float("-inf"))
     items = items.masked_fill(~live, -1)
     # Projection can map several tuples to one item: keep its best-scored beam (beams are sorted).
     dup = duplicates(items[..., None]) & (items >= 0)  # [U, b]

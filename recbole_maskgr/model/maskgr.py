@@ -1,7 +1,9 @@
 """MaskGR: masked discrete diffusion over semantic-ID sequences (Shah et al., arXiv 2511.23021).
 
 A user's history of n items is H*n SID tokens; a bidirectional encoder learns to fill masked
-tokens. Recommending = appending H mask tokens and unmasking them by beam search.
+tokens. Recommending = appending H mask tokens and unmasking them by beam search (decoding is in
+`maskgr_decoding.py`). Options: the next k items as k*H target slots (`next_k`), and the paper's
+dense-retrieval extension (`dense_retrieval`, `dense.py`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
-from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
+from recbole_maskgr.model.base import SIDGenerativeRecommender, tied_level_logits
+from recbole_maskgr.model.dense import DenseRetrieval
 from recbole_maskgr.model.diffusion import (
     diffusion_loss_terms,
     force_mask,
@@ -22,13 +24,18 @@ from recbole_maskgr.model.diffusion import (
     mask_whole_items,
     mix_objectives,
     sample_noise_level,
+    weighted_mean,
 )
-from recbole_maskgr.model.maskgr_settings import check_decode_steps, check_diffusion_settings, parse_schedule
+from recbole_maskgr.model.maskgr_decoding import DECODING_MODES, MaskGRDecoding
+from recbole_maskgr.model.maskgr_settings import (
+    check_decode_steps,
+    check_dense_and_next_k,
+    check_diffusion_settings,
+    parse_schedule,
+)
 
-DECODING_MODES = ("beam", "marginal")
 
-
-class MaskGR(SIDGenerativeRecommender):
+class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     decoding_modes = DECODING_MODES
     non_finite_hint = (
         "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
@@ -48,11 +55,18 @@ class MaskGR(SIDGenerativeRecommender):
         self.schedule = parse_schedule(config["decode_steps"], self.depth)
         self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"])
-        if self.history_tokens == "items":  # one input vector per history item, then the H target slots
-            max_tokens = self.max_seq_length + self.depth
+        self.next_k = int(config["next_k"])
+        self.slots = self.next_k * self.depth  # target slots: the next k items' H tokens each
+        if self.history_tokens == "items":  # one input vector per history item, then the target slots
+            max_tokens = self.max_seq_length + self.slots
         else:  # H tokens per item, history and target alike
-            max_tokens = (self.max_seq_length + 1) * self.depth
+            max_tokens = (self.max_seq_length + self.next_k) * self.depth
         self.encoder = self._history_encoder(config, max_tokens)
+        self.dense = None
+        if config["dense_retrieval"]:
+            self.dense = DenseRetrieval(dataset.item_text_vectors, self.hidden_size, config["dense_temperature"])
+            self.dense_every, self.dense_loss_weight = int(config["dense_every"]), float(config["dense_loss_weight"])
+        self.training_steps = 0  # dense steps are every dense_every-th
         self.apply(self._init_weights)
 
     @classmethod
@@ -60,11 +74,12 @@ class MaskGR(SIDGenerativeRecommender):
         super().check_config(config)
         check_decode_steps(config)
         check_diffusion_settings(config)
+        check_dense_and_next_k(config)
 
     # ----- inputs ---------------------------------------------------------------------------
     def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
-        """Per-level codes [..., H] -> token ids [..., H] (level l's codes start at l*K)."""
-        offsets = torch.arange(self.depth, device=codes.device) * self.codebook_size  # [H]
+        """Per-level codes [..., k*H] (k items side by side) -> token ids (level l's codes start at l*K)."""
+        offsets = (torch.arange(codes.shape[-1], device=codes.device) % self.depth) * self.codebook_size  # [k*H]
         return codes + offsets
 
     def _item_vectors(self, items: torch.Tensor) -> torch.Tensor:
@@ -75,7 +90,8 @@ class MaskGR(SIDGenerativeRecommender):
         items [N, T] -> [N, T, d]
         """
         vectors = self.encoder.token_emb(self._code_tokens(self.item_sid[items])).sum(2)  # [N, T, d]
-        return vectors * (items > 0)[..., None] / math.sqrt(self.depth)
+        vectors = vectors * (items > 0)[..., None] / math.sqrt(self.depth)
+        return vectors if self.dense is None else vectors + self.dense.history_vectors(items)  # [N, T, d]
 
     def _encode_history(self, interaction):
         """History inputs for decoding: SID tokens [U, T*H], or item ids [U, T] (`history_tokens: items`)."""
@@ -91,23 +107,28 @@ class MaskGR(SIDGenerativeRecommender):
 
     @property
     def _slots_see_only_history(self) -> int:
-        """The encoder's `suffix`: H when the history attends only to itself, else 0 (all to all)."""
-        return self.depth if self.history_attention == "history_only" else 0
+        """The encoder's `suffix`: the target slots when the history attends only to itself, else 0."""
+        return self.slots if self.history_attention == "history_only" else 0
 
     def _with_target_slots(self, history_real: torch.Tensor) -> torch.Tensor:
-        """The key mask of history + H target slots (always real): [N, T'] -> [N, T'+H]."""
-        slots = history_real.new_ones(history_real.shape[0], self.depth)  # [N, H]
+        """The key mask of history + S target slots (always real): [N, T'] -> [N, T'+S]."""
+        slots = history_real.new_ones(history_real.shape[0], self.slots)  # [N, S]
         return torch.cat([history_real, slots], dim=1)
 
-    def _target_logits(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
-        """One encoder pass over an embedded history and the H target slots -> the slots' logits.
+    def _slot_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Target slot states [N, k*H, d] -> logits [N, k*H, K], each item's H slots on its levels."""
+        per_item = states.reshape(-1, self.depth, states.shape[-1])  # [N*k, H, d]
+        return tied_level_logits(per_item, self._code_emb()).reshape(states.shape[0], -1, self.codebook_size)
 
-        history_embedded [N, T', d], history_real [N, T'] bool, target_tokens [N, H] -> [N, H, K]
+    def _slot_states(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
+        """One encoder pass over an embedded history and the S target slots -> the slots' states.
+
+        history_embedded [N, T', d], history_real [N, T'] bool, target_tokens [N, S] -> [N, S, d]
         """
-        inputs = torch.cat([history_embedded, self.encoder.token_emb(target_tokens)], dim=1)  # [N, T'+H, d]
-        real = self._with_target_slots(history_real)  # [N, T'+H]
-        hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history)  # [N, T'+H, d]
-        return tied_level_logits(hidden[:, -self.depth :], self._code_emb())  # [N, H, K]
+        inputs = torch.cat([history_embedded, self.encoder.token_emb(target_tokens)], dim=1)  # [N, T'+S, d]
+        real = self._with_target_slots(history_real)  # [N, T'+S]
+        hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history)  # [N, T'+S, d]
+        return hidden[:, -self.slots :]  # [N, S, d]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -118,10 +139,13 @@ class MaskGR(SIDGenerativeRecommender):
         batch's exact (1 - a) * L_paper + a * L_clean (`mix_objectives`).
         """
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
+        dense_step = self.dense is not None and self.training_steps % self.dense_every == 0
+        self.training_steps += int(self.training)
         terms = 0.0
         for chunk in order.split(self.train_chunk_sequences):
-            terms = terms + self._loss_terms(interaction[chunk])  # [2, 2]
-        return mix_objectives(terms, self.clean_history_share)
+            terms = terms + self._loss_terms(interaction[chunk], dense_step)  # [3, 2]
+        loss = mix_objectives(terms[:2], self.clean_history_share)
+        return loss + self.dense_loss_weight * weighted_mean(*terms[2]) if dense_step else loss
 
     def _clean_rows(self, batch: int, device) -> torch.Tensor:
         """Which rows keep their history clean (no random draw at share 0 or 1)."""
@@ -131,13 +155,14 @@ class MaskGR(SIDGenerativeRecommender):
             return torch.zeros(batch, dtype=torch.bool, device=device)
         return torch.rand(batch, device=device) < self.clean_history_share  # [B]
 
-    def _loss_terms(self, interaction) -> torch.Tensor:
-        """[[sum(w*CE), sum(w)] of paper rows, the same of clean-history rows] for one chunk."""
+    def _loss_terms(self, interaction, dense_step: bool = False) -> torch.Tensor:
+        """[[sum(w*CE), sum(w)] of paper rows, the same of clean-history rows, [sum CE, count] of the
+        dense loss] for one chunk: [3, 2]."""
         history = self._history_items(interaction)  # [B, T]
         target = interaction[self.POS_ITEM_ID]  # [B]
         t = sample_noise_level(target.shape[0], self.t_min, target.device)  # [B]
         if self.history_tokens == "items":
-            return self._item_layout_terms(history, target, t)
+            return self._item_layout_terms(history, target, t, dense_step)
         items = torch.cat([history, target[:, None]], dim=1)  # [B, T+1]
         tokens, codes, real = items_to_tokens(items, self.item_sid, self.codebook_size, self.pad_id)  # [B, L]
         batch = tokens.shape[0]
@@ -153,7 +178,8 @@ class MaskGR(SIDGenerativeRecommender):
         weights = self._row_weights(torch.where(clean, t, t_paper))  # [B]
         paper_terms = diffusion_loss_terms(logits, codes, masked & ~clean[:, None], weights)
         clean_terms = diffusion_loss_terms(logits, codes, masked & clean[:, None], weights)
-        return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms)])  # [2, 2]
+        no_dense = torch.zeros_like(torch.stack(clean_terms))  # [2]
+        return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms), no_dense])  # [3, 2]
 
     def _row_weights(self, t: torch.Tensor) -> torch.Tensor:
         """Per-row token weights: the ELBO's 1/t (the paper), or 1 (`loss_weight: uniform`).
@@ -183,83 +209,34 @@ class MaskGR(SIDGenerativeRecommender):
             t = torch.where(forced, torch.maximum(t, applied), t)
         return noised, masked, t
 
-    def _item_layout_terms(self, history, target, t) -> torch.Tensor:
-        """Clean-history rows with one position per history item (`history_tokens: items`)."""
-        codes = self.item_sid[target]  # [B, H]
-        slots = torch.ones_like(codes, dtype=torch.bool)  # [B, H]
-        noised, masked = mask_tokens(self._code_tokens(codes), slots, t, self.mask_id)  # [B, H]
-        logits = self._target_logits(self._item_vectors(history), history > 0, noised)  # [B, H, K]
-        clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
-        return torch.stack([torch.zeros_like(clean_terms), clean_terms])  # [2, 2]
+    def _item_layout_terms(self, history, target, t, dense_step: bool) -> torch.Tensor:
+        """Clean-history rows with one position per history item (`history_tokens: items`).
 
-    # ----- decoding ---------------------------------------------------------------------------
-    def _decoding_context(self, interaction) -> dict:
-        """What every decoding pass of these users shares, computed once.
-
-        With `history_attention: history_only` the history's states do not depend on the target
-        slots: its per-layer keys/values are cached here and each pass runs only the H slots.
+        With next_k = k the last k - 1 history items join the target: the k items' k*H slots are
+        noised together, as joint decoding will see them. Dense steps mask the whole target.
         """
-        history_inputs, history_real = self._encode_history(interaction)  # [U, T'] each
-        context = {"users": history_real.shape[0], "real": history_real}
-        embedded = self._embed_history(history_inputs)  # [U, T', d]
-        if self.history_attention == "history_only":
-            context["memory"] = self.encoder.encode_prefix(embedded, history_real, self.depth)  # per layer KV
-        else:
-            context["embedded"] = embedded
-        return context
+        history, targets = self.split_targets(history, target)  # [B, T-k+1], [B, k]
+        codes = self.item_sid[targets].flatten(1)  # [B, k*H]
+        slots = (targets > 0).repeat_interleave(self.depth, dim=1)  # [B, k*H]; short histories: fewer items
+        t = torch.ones_like(t) if dense_step else t  # whole-item masking on dense steps
+        noised, masked = mask_tokens(self._code_tokens(codes), slots, t, self.mask_id)  # [B, k*H]
+        states = self._slot_states(self._item_vectors(history), history > 0, noised)  # [B, k*H, d]
+        logits = self._slot_logits(states)  # [B, k*H, K]
+        clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
+        dense_terms = torch.zeros_like(clean_terms)
+        if dense_step:  # (next_k is 1 with dense retrieval)
+            dense_terms = torch.stack(self.dense.loss_terms(states, target))  # [2]
+        return torch.stack([torch.zeros_like(clean_terms), clean_terms, dense_terms])  # [3, 2]
 
-    def _target_log_probs(self, context: dict, user_index, target):
-        """One pass: log-probs [N, H, K] of the target item's codes (-1 in target = masked)."""
-        masked_slot = torch.full_like(target, self.mask_id)
-        target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, H]
-        history_real = context["real"][user_index]  # [N, T']
-        if "memory" in context:
-            memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
-            real = self._with_target_slots(history_real)  # [N, T'+H]
-            hidden = self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, H, d]
-            logits = tied_level_logits(hidden, self._code_emb())  # [N, H, K]
-        else:
-            logits = self._target_logits(context["embedded"][user_index], history_real, target_tokens)  # [N, H, K]
-        return F.log_softmax(logits, dim=-1)
+    def split_targets(self, history: torch.Tensor, target: torch.Tensor):
+        """Right-aligned history [B, T] and next item [B] -> (history [B, T-k+1], next k items [B, k]).
 
-    def _marginal_log_probs(self, interaction):
-        context = self._decoding_context(interaction)
-        users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
-        all_masked = torch.full((context["users"], self.depth), -1, dtype=torch.long, device=self.item_sid.device)
-        return self._target_log_probs(context, users, all_masked)  # [U, H, K]
+        With k = 1 nothing moves; a history shorter than k - 1 leaves padding (0) target items.
+        """
+        moved = self.next_k - 1
+        if moved == 0:
+            return history, target[:, None]
+        if history.shape[1] < moved:
+            history = F.pad(history, (moved - history.shape[1], 0))  # [B, k-1]
+        return history[:, : history.shape[1] - moved], torch.cat([history[:, -moved:], target[:, None]], 1)
 
-    def predict(self, interaction):
-        """Score the given items by their tokens' log-probs in one pass with the target masked."""
-        log_probs = self._marginal_log_probs(interaction)  # [B, H, K]
-        codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
-        return sid_log_likelihood(log_probs, codes)  # [B]
-
-    def _rank_items(self, interaction):
-        """Beam items first by beam log-prob, the rest by one-pass likelihood (or all one-pass)."""
-        if self.decoding[self.phase] == "marginal":
-            ranking = marginal_item_scores(self._marginal_log_probs(interaction), self.item_sid[1:])
-            return ranking, ranking.shape[0]
-        return self._beam_ranking(interaction)
-
-    def _beam_ranking(self, interaction):
-        context = self._decoding_context(interaction)
-        first_pass = {}
-
-        def log_prob_fn(user_index, target):
-            log_probs = self._target_log_probs(context, user_index, target)
-            first_pass.setdefault("log_probs", log_probs)  # one beam per user, all masked
-            return log_probs
-
-        result = masked_beam_search(
-            log_prob_fn,
-            n_users=context["users"],
-            H=self.depth,
-            K=self.codebook_size,
-            beam_width=self.beam_width,
-            steps=self.schedule,
-            order=self.decode_order,
-            catalogue=self.catalogue,
-            invalid=self.invalid_sid,
-        )
-        fallback = marginal_item_scores(first_pass["log_probs"], self.item_sid[1:])  # [U, n_items-1]
-        return items_from_beams(result.items, result.scores, fallback), result.rows

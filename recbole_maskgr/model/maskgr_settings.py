@@ -32,6 +32,28 @@ def check_decode_steps(config) -> None:
         ) from err
 
 
+def check_dense_and_next_k(config) -> None:
+    """`next_k` and the dense-retrieval extension: both build on the one-vector-per-item layout."""
+    integer_setting("next_k", config["next_k"], 1, "items decoded jointly")
+    if not isinstance(config["dense_retrieval"], bool):
+        raise ConfigError(f"dense_retrieval must be True or False, got {config['dense_retrieval']!r}.")
+    dense = config["dense_retrieval"]
+    for option, active in (("next_k > 1", config["next_k"] > 1), ("dense_retrieval", dense)):
+        if active and config["history_tokens"] != "items":
+            raise ConfigError(f"{option} needs history_tokens: items (got {config['history_tokens']!r}). "
+                              f"Set --history_tokens=items, or leave {option.split()[0]} at its default.")
+    if dense and config["next_k"] > 1:
+        raise ConfigError("dense_retrieval retrieves one item; it cannot be combined with next_k > 1. Drop one.")
+    if dense:
+        integer_setting("dense_every", config["dense_every"], 1, "training steps per dense-loss step")
+        number_setting("dense_loss_weight", config["dense_loss_weight"], lambda v: v >= 0, ">= 0", "weight of the dense loss")
+        number_setting("dense_temperature", config["dense_temperature"], lambda v: v > 0, "> 0", "softmax temperature")
+    for phase in ("valid", "test"):
+        if config[f"{phase}_decoding"] == "dense" and not dense:
+            raise ConfigError(f"{phase}_decoding: dense needs dense_retrieval: True (the head it queries). "
+                              f"Set --dense_retrieval=True, or --{phase}_decoding=beam.")
+
+
 def check_diffusion_settings(config) -> None:
     """MaskGR's objective settings: shares in range, known choices, and a layout that fits the share."""
     rules = {  # key: (test, allowed range, why)

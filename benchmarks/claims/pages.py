@@ -1,0 +1,41 @@
+"""results/paper-claims.md: one row per claim from the claim files of the runs folder."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+ORDER = ["1", "2", "3", "4", "5", "next-k"]
+
+
+def write_claims_page(runs: str, out: str) -> str:
+    claims = {}
+    for path in glob.glob(os.path.join(runs, "claim-*.json")):
+        with open(path, encoding="utf-8") as handle:
+            claims[os.path.basename(path)[len("claim-"):-len(".json")]] = json.load(handle)
+    from benchmarks.common import machine, versions
+
+    lines = [
+        "# The paper's claims, checked on our data",
+        "",
+        "MaskGR (arXiv 2511.23021) claims five things; each row says what we measured, whether it holds",
+        "here, and the command that measured it. Machine: " + machine() + f"; versions {versions()}.",
+        "Budgets are training CPU time per run (one torch thread each); test split, full ranking.",
+        "",
+        "| claim | what we measured | holds? | budget | figure | command |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in sorted(claims, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        c = claims[name]
+        figure = f"![]({c['figure']})" if c.get("figure") else ""
+        lines.append(f"| {c['claim']} | {c['measured']} | **{c['verdict']}** | {c.get('budget', '')} | "
+                     f"{figure} | `{c['command']}` |")
+    notes = os.path.join(runs, "..", "paper-claims-notes.md")
+    if os.path.isfile(notes):
+        with open(notes, encoding="utf-8") as handle:
+            lines += ["", handle.read().rstrip()]
+    text = "\n".join(lines) + "\n"
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return text

@@ -1,0 +1,113 @@
+"""MaskGR's decoding: the history encoded once per user, then passes over the target slots only.
+
+Modes (`valid_decoding` / `test_decoding`): `beam` (masked beam search over unmasking steps),
+`marginal` (one pass, items scored by their codes' log-probs), `dense` (one pass, the catalogue's
+nearest neighbours of the dense-retrieval head's query; `dense_retrieval: True`). With `next_k` > 1
+the k items are decoded jointly (`decode_next_items`); RecBole's ranking then lists the first items.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
+from recbole_maskgr.decoding.joint import JointCatalogue
+from recbole_maskgr.model.base import sid_log_likelihood
+
+DECODING_MODES = ("beam", "marginal", "dense")
+
+
+class MaskGRDecoding:
+    """Mixed into MaskGR (which provides the encoder, the SID table and the slot layout)."""
+
+    def _decoding_context(self, interaction) -> dict:
+        """What every decoding pass of these users shares, computed once.
+
+        With `history_attention: history_only` the history's states do not depend on the target
+        slots: its per-layer keys/values are cached here and each pass runs only the target slots.
+        """
+        history_inputs, history_real = self._encode_history(interaction)  # [U, T'] each
+        context = {"users": history_real.shape[0], "real": history_real}
+        embedded = self._embed_history(history_inputs)  # [U, T', d]
+        if self.history_attention == "history_only":
+            context["memory"] = self.encoder.encode_prefix(embedded, history_real, self.slots)  # per layer KV
+        else:
+            context["embedded"] = embedded
+        return context
+
+    def _target_states(self, context: dict, user_index, target) -> torch.Tensor:
+        """One pass: states [N, S, d] of the target slots (-1 in target [N, S] = masked)."""
+        masked_slot = torch.full_like(target, self.mask_id)
+        target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, S]
+        history_real = context["real"][user_index]  # [N, T']
+        if "memory" in context:
+            memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
+            real = self._with_target_slots(history_real)  # [N, T'+S]
+            return self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, S, d]
+        return self._slot_states(context["embedded"][user_index], history_real, target_tokens)  # [N, S, d]
+
+    def _target_log_probs(self, context: dict, user_index, target) -> torch.Tensor:
+        """One pass: log-probs [N, S, K] of the target items' codes (-1 in target = masked)."""
+        return F.log_softmax(self._slot_logits(self._target_states(context, user_index, target)), dim=-1)
+
+    def _one_pass(self, interaction):
+        """The pass with every target slot masked: (states [U, S, d], log-probs [U, S, K])."""
+        context = self._decoding_context(interaction)
+        users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
+        all_masked = torch.full((context["users"], self.slots), -1, dtype=torch.long, device=users.device)
+        states = self._target_states(context, users, all_masked)  # [U, S, d]
+        return states, F.log_softmax(self._slot_logits(states), dim=-1)
+
+    def predict(self, interaction):
+        """Score the given items by their tokens' log-probs (the next item's slots) in one pass."""
+        log_probs = self._one_pass(interaction)[1][:, : self.depth]  # [B, H, K]
+        codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
+        return sid_log_likelihood(log_probs, codes)  # [B]
+
+    def _rank_items(self, interaction):
+        """Beam (or nearest-neighbour) items first, the rest by one-pass likelihood (or all one-pass)."""
+        mode = self.decoding[self.phase]
+        if mode == "beam":
+            return self._beam_ranking(interaction)
+        states, log_probs = self._one_pass(interaction)
+        fallback = marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
+        if mode == "marginal":
+            return fallback, fallback.shape[0]
+        neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each
+        return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
+
+    def _joint_beams(self, interaction):
+        """Masked beam search over the S target slots: (BeamResult, first-pass log-probs [U, S, K])."""
+        context = self._decoding_context(interaction)
+        first_pass = {}
+
+        def log_prob_fn(user_index, target):
+            log_probs = self._target_log_probs(context, user_index, target)
+            first_pass.setdefault("log_probs", log_probs)  # one beam per user, all masked
+            return log_probs
+
+        catalogue = self.catalogue if self.next_k == 1 else JointCatalogue(self.catalogue, self.next_k)
+        result = masked_beam_search(
+            log_prob_fn,
+            n_users=context["users"],
+            H=self.slots,
+            K=self.codebook_size,
+            beam_width=self.beam_width,
+            steps=self.schedule * self.next_k,  # each item's schedule, item after item
+            order=self.decode_order,
+            catalogue=catalogue,
+            invalid=self.invalid_sid,
+        )
+        items = result.items[..., None] if self.next_k == 1 else catalogue.unpack(result.items)  # [U, B, k]
+        return items, result, first_pass["log_probs"]
+
+    def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next `next_k` items, decoded jointly: (item ids [U, B, k], 0 = empty; scores [U, B])."""
+        items, result, _ = self._joint_beams(interaction)
+        return torch.where(items >= 0, items + 1, torch.zeros_like(items)), result.scores
+
+    def _beam_ranking(self, interaction):
+        items, result, first_log_probs = self._joint_beams(interaction)
+        fallback = marginal_item_scores(first_log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
+        return items_from_beams(items[..., 0], result.scores, fallback), result.rows

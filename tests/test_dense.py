@@ -1,0 +1,80 @@
+"""MaskGR's dense-retrieval variant (issue 12): text vectors in, a head to the text space out."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from recbole_maskgr import quick_start
+from recbole_maskgr.config import ConfigError
+from recbole_maskgr.model.dense import DenseRetrieval, catalogue_contrastive_loss
+
+from conftest import build_model, first_batch
+
+
+def test_contrastive_loss_by_hand():
+    catalogue = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    query = torch.tensor([[1.0, 0.0]])
+    total, count = catalogue_contrastive_loss(query, catalogue, torch.tensor([1]), temperature=0.5)
+    expected = -math.log(math.exp(0.0) / (math.exp(2.0) + math.exp(0.0)))  # cosines 1 and 0, / 0.5
+    assert total.item() == pytest.approx(expected, rel=1e-6) and count.item() == 1
+
+
+def test_nearest_items_are_the_brute_force_cosine_neighbours():
+    torch.manual_seed(0)
+    text = torch.cat([torch.zeros(1, 6), torch.randn(30, 6)])  # padding row first
+    dense = DenseRetrieval(text, d_model=8, temperature=0.1)
+    states = torch.randn(4, 3, 8)  # [N, H, d]
+    indices, cosines = dense.nearest_items(states, 5)
+    brute = dense.query(states) @ F.normalize(text[1:], dim=-1).T  # [4, 30]
+    expected = brute.topk(5, dim=1)
+    assert torch.equal(indices, expected.indices)
+    torch.testing.assert_close(cosines, expected.values, atol=1e-5, rtol=0)
+
+
+def test_history_vectors_of_padding_are_zero():
+    dense = DenseRetrieval(torch.cat([torch.zeros(1, 6), torch.randn(5, 6)]), d_model=8, temperature=0.1)
+    out = dense.history_vectors(torch.tensor([[0, 2, 3]]))
+    assert out.shape == (1, 3, 8) and torch.equal(out[0, 0], torch.zeros(8)) and out[0, 1].abs().sum() > 0
+
+
+def test_dense_loss_on_every_nth_step_only(sid_model_settings):
+    settings = dict(sid_model_settings, dense_retrieval=True, dense_every=3, dense_loss_weight=100.0)
+    _, _, (train, _, _), model, _ = build_model("MaskGR", settings)
+    batch = first_batch(train)
+    model.train()
+    torch.manual_seed(0)
+    losses = [model.calculate_loss(batch).item() for _ in range(6)]
+    dense_steps = [i for i, loss in enumerate(losses) if loss > 100]  # weight 100 x CE over ~1k items
+    assert dense_steps == [0, 3]
+
+
+def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings):
+    settings = dict(sid_model_settings, dense_retrieval=True, test_decoding="dense")
+    _, dataset, (_, _, test), model, _ = build_model("MaskGR", settings)
+    assert dataset.item_text_vectors.shape == (dataset.item_num, 384)  # the tokenizer's MiniLM vectors
+    model.eval()
+    interaction = first_batch(test)[torch.arange(12)]
+    with torch.no_grad():
+        ranking = model.full_sort_predict(interaction)[:, 1:]  # [U, n_items - 1]
+        states, _ = model._one_pass(interaction)
+        neighbours, _ = model.dense.nearest_items(states, model.beam_width)
+    assert torch.equal(ranking.topk(model.beam_width, dim=1).indices, neighbours)
+
+
+def test_dense_retrieval_runs_end_to_end(sid_model_settings):
+    result = quick_start.run("MaskGR", "ml-100k", config_dict=dict(sid_model_settings, dense_retrieval=True,
+                                                                     test_decoding="dense"))
+    assert result["test_result"]["recall@10"] > 0.0
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"dense_retrieval": True, "history_tokens": "codes", "clean_history_share": 0.5},
+     r"dense_retrieval needs history_tokens: items"),
+    ({"test_decoding": "dense"}, r"test_decoding: dense needs dense_retrieval: True"),
+    ({"dense_retrieval": True, "next_k": 2}, r"cannot be combined with next_k > 1"),
+])
+def test_dense_settings_are_checked_before_loading(tiny, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        quick_start.run("MaskGR", "ml-100k", config_dict=dict(tiny, **extra))
