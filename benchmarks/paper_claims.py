@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.claims import evaluation, pages, shrink  # noqa: E402
+from benchmarks.claims import evaluation, next_k, pages, shrink  # noqa: E402
 from benchmarks.common import REPO, SHARED_DATA  # noqa: E402
 
 RUNS = os.path.join(REPO, "results", "paper-claims-runs")
@@ -41,19 +41,19 @@ COMMON = {
 }
 
 
-def train(model: str, settings: dict, name: str, reuse: bool) -> dict:
+def train(model: str, settings: dict, name: str, reuse: bool, runs: str = RUNS) -> dict:
     """One training run in its own process (one torch thread), through the leaderboard's runner."""
-    out_json = os.path.join(RUNS, f"{name}.json")
+    out_json = os.path.join(runs, f"{name}.json")
     if reuse and os.path.isfile(out_json):
         with open(out_json, encoding="utf-8") as handle:
             return json.load(handle)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
     cmd = [sys.executable, os.path.join(REPO, "benchmarks", "leaderboard.py"), "--one", model,
            "--settings", json.dumps(settings), "--result", out_json]
-    with open(os.path.join(RUNS, f"{name}.log"), "w") as log:
-        code = subprocess.run(cmd, cwd=RUNS, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    with open(os.path.join(runs, f"{name}.log"), "w") as log:
+        code = subprocess.run(cmd, cwd=runs, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0 or not os.path.isfile(out_json):
-        raise RuntimeError(f"{name} failed (exit {code}); see {RUNS}/{name}.log")
+        raise RuntimeError(f"{name} failed (exit {code}); see {runs}/{name}.log")
     with open(out_json, encoding="utf-8") as handle:
         return json.load(handle)
 
@@ -62,6 +62,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", default="1,2,3,4,5,next-k")
     parser.add_argument("--budget-minutes", type=float, default=4.0, help="claim 3: CPU minutes per training run")
+    parser.add_argument("--dense-budget-minutes", type=float, default=10.0, help="claim 5: CPU minutes per model")
+    parser.add_argument("--next-k-budget-minutes", type=float, default=5.0, help="next-k: CPU minutes per model")
+    parser.add_argument("--runs", default=RUNS, help="where runs and claim files go")
+    parser.add_argument("--page", default=os.path.join(REPO, "results", "paper-claims.md"))
     parser.add_argument("--jobs", type=int, default=2, help="training runs at once (one thread each)")
     parser.add_argument("--data-path", default=SHARED_DATA)
     parser.add_argument("--max-users", type=int, default=5000, help="claims 2 and 4: first N test users")
@@ -69,26 +73,32 @@ def main() -> None:
                         help="claims 1, 2, 4, 5: the 15-minute Beauty leaderboard's runs folder")
     parser.add_argument("--reuse", action="store_true", help="keep runs whose result file exists")
     args = parser.parse_args()
-    os.makedirs(RUNS, exist_ok=True)
-    os.makedirs(FIGURES, exist_ok=True)
-    context = {"args": args, "runs": RUNS, "figures": FIGURES, "common": COMMON, "train": train}
+    runs = os.path.abspath(args.runs)
+    figures = FIGURES if runs == RUNS else os.path.join(runs, "figures")
+    os.makedirs(runs, exist_ok=True)
+    os.makedirs(figures, exist_ok=True)
+
+    def train_here(model, settings, name, reuse):
+        return train(model, settings, name, reuse, runs)
+
+    context = {"args": args, "runs": runs, "figures": figures, "common": COMMON, "train": train_here}
     handlers = {
         "1": evaluation.claim_equal_time,
         "2": evaluation.claim_recall_at_k,
         "3": shrink.claim_less_data,
         "4": evaluation.claim_decoding_steps,
         "5": evaluation.claim_dense_retrieval,
-        "next-k": evaluation.claim_next_k,
+        "next-k": next_k.claim_next_k,
     }
     for name in [c.strip() for c in args.claims.split(",") if c.strip()]:
         if name not in handlers:
             parser.error(f"unknown claim '{name}'; choose from {', '.join(handlers)}")
         result = handlers[name](context)
         result["command"] = "python " + " ".join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
-        with open(os.path.join(RUNS, f"claim-{name}.json"), "w", encoding="utf-8") as handle:
+        with open(os.path.join(runs, f"claim-{name}.json"), "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2, default=str)
         print(f"claim {name}: {result['verdict']} - {result['measured']}", flush=True)
-    print(pages.write_claims_page(RUNS, os.path.join(REPO, "results", "paper-claims.md")))
+    print(pages.write_claims_page(runs, args.page))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from recbole_maskgr.model.layers import Attention, BidirectionalEncoder, Block, layout_mask
+from recbole_maskgr.model.tiger import upgrade_legacy_decoder_state
 
 
 def test_layout_mask_by_hand():
@@ -65,8 +66,7 @@ def old_tiger_block_state(state: dict) -> dict:
     norm3, and queries (q) apart from keys/values (kv)."""
     old = {}
     for key, value in state.items():
-        name = key.replace("norm2.", "norm3.").replace("norm_cross.", "norm2.").replace("attn.", "self_attn.", 1)
-        name = name.replace("cross_self_attn.", "cross_attn.")
+        name = key.replace("norm2.", "norm3.").replace("norm_cross.", "norm2.").replace(".attn.", ".self_attn.")
         for fused, (q, kv) in {"qkv.weight": ("q.weight", "kv.weight"), "qkv.bias": ("q.bias", "kv.bias")}.items():
             if name.endswith(fused):
                 stem = name[: -len(fused)]
@@ -77,18 +77,17 @@ def old_tiger_block_state(state: dict) -> dict:
     return old
 
 
-def test_decoder_block_reads_checkpoints_of_tiger_before_the_shared_block():
+def test_tiger_checkpoints_from_before_the_shared_block_are_renamed_to_it():
     torch.manual_seed(0)
-    block = Block(8, 2, 16, dropout=0.0, cross_attention=True).eval()
-    old = old_tiger_block_state(block.state_dict())
-    assert {"self_attn.q.weight", "cross_attn.kv.bias", "norm3.weight"} <= set(old)  # the old names
-    fresh = Block(8, 2, 16, dropout=0.0, cross_attention=True).eval()
-    fresh.load_state_dict(old)
-    x, memory = torch.randn(3, 4, 8), torch.randn(3, 6, 8)
-    memory_mask = torch.ones(3, 6, dtype=torch.bool)
-    expected = block(x, causal=True, cross=(block.cross_attn.keys_values(memory), memory_mask))[0]
-    got = fresh(x, causal=True, cross=(fresh.cross_attn.keys_values(memory), memory_mask))[0]
-    assert torch.equal(got, expected)
+    block = Block(8, 2, 16, dropout=0.0, cross_attention=True)
+    state = {f"decoder.blocks.0.{k}": v for k, v in block.state_dict().items()}
+    state["encoder.token_emb.weight"] = torch.randn(5, 8)
+    old = old_tiger_block_state(state)
+    assert {"decoder.blocks.0.self_attn.q.weight", "decoder.blocks.0.cross_attn.kv.bias",
+            "decoder.blocks.0.norm3.weight"} <= set(old)  # the old names
+    upgraded = upgrade_legacy_decoder_state(old)
+    assert upgraded.keys() == state.keys() and all(torch.equal(upgraded[k], state[k]) for k in state)
+    assert upgrade_legacy_decoder_state(state) is state  # current checkpoints pass through
 
 
 def test_cross_attention_equals_self_attention_over_the_same_tokens():

@@ -24,6 +24,53 @@ def line_figure(path: str, series: dict, xlabel: str, ylabel: str, title: str, c
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
+    _finish(fig, path, caption)
+
+
+def bar_figure(path: str, groups: dict, categories: list[str], ylabel: str, title: str, caption: str = "") -> None:
+    """groups: label -> one value per category, drawn as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    width = 0.8 / max(1, len(groups))
+    for i, (label, values) in enumerate(groups.items()):
+        xs = [c + (i - (len(groups) - 1) / 2) * width for c in range(len(categories))]
+        ax.bar(xs, values, width=width, label=label)
+    ax.set_xticks(range(len(categories)), categories)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    _finish(fig, path, caption)
+
+
+def two_panel_figure(path: str, xlabel: str, panels: list, title: str, caption: str = "") -> None:
+    """panels: (ylabel, series label -> (xs, ys), level label -> y) side by side, one shared x label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, 4))
+    for ax, (ylabel, series, levels) in zip(axes, panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, marker="o", label=label)
+        for label, y in levels.items():
+            ax.axhline(y, linestyle="--", color="grey", label=f"{label} (beams of 10)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, path, caption)
+
+
+def _finish(fig, path: str, caption: str) -> None:
+    import matplotlib.pyplot as plt
+
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom", wrap=True)
         fig.subplots_adjust(bottom=0.2)

@@ -1,4 +1,5 @@
-"""results/paper-claims.md: one row per claim from the claim files of the runs folder."""
+"""results/paper-claims.md: one row per claim from the claim files of the runs folder; notes written
+by hand below the line `<!-- notes -->` are kept."""
 
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ def write_claims_page(runs: str, out: str) -> str:
         figure = f"![]({c['figure']})" if c.get("figure") else ""
         lines.append(f"| {c['claim']} | {c['measured']} | **{c['verdict']}** | {c.get('budget', '')} | "
                      f"{figure} | `{c['command']}` |")
-    notes = os.path.join(runs, "..", "paper-claims-notes.md")
-    if os.path.isfile(notes):
-        with open(notes, encoding="utf-8") as handle:
-            lines += ["", handle.read().rstrip()]
     text = "\n".join(lines) + "\n"
+    marker = "<!-- notes -->"  # notes written by hand below it are kept
+    if os.path.isfile(out):
+        with open(out, encoding="utf-8") as handle:
+            old = handle.read()
+        if marker in old:
+            text += "\n" + marker + old.split(marker, 1)[1]
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)
     return text

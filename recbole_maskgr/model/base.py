@@ -113,6 +113,11 @@ class SIDGenerativeRecommender(SequentialRecommender):
         return self.encoder.token_emb.weight[: self.special_id].view(self.depth, self.codebook_size, -1)
 
     @staticmethod
+    def upgrade_state_dict(state: dict) -> dict:
+        """Weights saved by an older release, renamed to this one's layout (nothing to rename here)."""
+        return state
+
+    @staticmethod
     def _init_weights(module):
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, std=0.02)

@@ -95,14 +95,6 @@ class Attention(nn.Module):
         batch, _, length, _ = q.shape
         return self.out(y.transpose(1, 2).reshape(batch, length, self.d_model))
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Checkpoints of TIGER before the merge kept queries (`q`) and keys/values (`kv`) apart."""
-        if prefix + "q.weight" in state_dict and prefix + "qkv.weight" not in state_dict:
-            for name in ("weight", "bias"):
-                parts = [state_dict.pop(prefix + "q." + name), state_dict.pop(prefix + "kv." + name)]
-                state_dict[prefix + "qkv." + name] = torch.cat(parts, dim=0)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 class FeedForward(nn.Sequential):
     """d -> d_ff -> GELU -> d, the position-wise layer of every block (encoder and TIGER's decoder)."""
@@ -136,15 +128,6 @@ class Block(nn.Module):
         if cross is not None:
             x = x + self.drop(self.cross_attn.cross(self.norm_cross(x), *cross))
         return x + self.drop(self.ff(self.norm2(x))), kv
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """TIGER's decoder blocks before the merge named their layers self_attn / norm2 / norm3."""
-        if prefix + "norm3.weight" in state_dict:
-            renames = {"norm2.": "norm_cross.", "norm3.": "norm2.", "self_attn.": "attn."}  # norm2 first
-            for old, new in renames.items():
-                for key in [k for k in state_dict if k.startswith(prefix + old)]:
-                    state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class BidirectionalEncoder(nn.Module):

@@ -41,6 +41,27 @@ def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.T
     return torch.cat([bos, codes[:, :-1] + offsets], dim=1)  # [N, H]
 
 
+def upgrade_legacy_decoder_state(state: dict) -> dict:
+    """TIGER checkpoints written before the shared `Block`: decoder blocks named their layers
+    self_attn / norm2 (cross) / norm3 and kept the query projection (q) apart from keys/values (kv)."""
+    if not any(".norm3." in key for key in state):
+        return state
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith("decoder.blocks."):
+            head, name = key.split(".", 3)[:3], key.split(".", 3)[3]
+            for old, new in (("norm2.", "norm_cross."), ("norm3.", "norm2."), ("self_attn.", "attn.")):
+                if name.startswith(old):
+                    name = new + name[len(old) :]
+                    break
+            key = ".".join(head + [name])
+        renamed[key] = value
+    for key in [k for k in renamed if k.endswith(".q.weight") or k.endswith(".q.bias")]:
+        stem, part = key.rsplit(".q.", 1)
+        renamed[f"{stem}.qkv.{part}"] = torch.cat([renamed.pop(key), renamed.pop(f"{stem}.kv.{part}")])
+    return renamed
+
+
 # ---------------------------------------------------------------- decoder
 class CausalDecoder(nn.Module):
     """Generates the H codes of one item; `forward` runs teacher-forced or one cached step."""
@@ -86,6 +107,10 @@ class TIGER(SIDGenerativeRecommender):
             dropout=config["dropout_prob"],
         )
         self.apply(self._init_weights)
+
+    @staticmethod
+    def upgrade_state_dict(state: dict) -> dict:
+        return upgrade_legacy_decoder_state(state)
 
     # ----- shared pieces -----------------------------------------------------------------------
     def _memory(self, interaction):

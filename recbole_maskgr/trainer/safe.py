@@ -223,6 +223,9 @@ class SafeCheckpointMixin:
         """Load weights from our checkpoint after checking it belongs to this data."""
         checkpoint = safe_load(checkpoint_file, map_location=self.device)
         check_fingerprint(checkpoint["fingerprint"], data_fingerprint(self.config, self.model), checkpoint_file)
+        upgrade = getattr(self.model, "upgrade_state_dict", None)  # weights of an older release, renamed
+        if upgrade is not None:
+            checkpoint["state_dict"] = upgrade(checkpoint["state_dict"])
         check_shapes(checkpoint, self.model.state_dict(), plain_config(self.config), checkpoint_file)
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
