@@ -5,10 +5,24 @@ from __future__ import annotations
 from time import monotonic
 
 import torch
+import torch.distributed as dist
 
 
 class TrainingBudgetSpent(Exception):
     """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
+
+
+def budget_spent(deadline: float | None) -> bool:
+    """Whether the wall-clock budget is used up; under DDP, in any rank (all ranks then stop at the same
+    batch: one rank stopping alone would leave the others waiting in the gradient all-reduce)."""
+    if deadline is None:
+        return False
+    spent = monotonic() >= deadline
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        flag = torch.tensor([float(spent)], device="cuda" if dist.get_backend() == "nccl" else "cpu")  # [1]
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        spent = bool(flag.item())
+    return spent
 
 
 def loader_rng_state(loader) -> torch.Tensor | None:
@@ -42,7 +56,7 @@ class TrainBatches:
         for index, batch in enumerate(self._loader):
             if index < self._skip:
                 continue
-            if yielded and self._deadline is not None and monotonic() >= self._deadline:
+            if yielded and budget_spent(self._deadline):
                 break  # at least one batch: epoch stats need a loss
             yield batch
             yielded += 1
