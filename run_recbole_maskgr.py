@@ -38,15 +38,12 @@ def run_distributed(args, models, config_files, overrides, command):
     for model in models:
         make_config(model, args.dataset, config_files, cmd_args=overrides)
     ddp = dict(nproc=args.nproc, world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
-    if len(models) == 1:
+    if len(models) == 1:  # rank 0 logs the results, as one process does
         task = (models[0], args.dataset, config_files, None, overrides, args.resume)
-        result = distributed.launch(distributed.run_model, args=task, **ddp)
+        distributed.launch(distributed.run_model, args=task, **ddp)
     else:
         task = (models, args.dataset, config_files, None, overrides, args.results_dir, command)
-        result = distributed.launch(distributed.run_leaderboard, args=task, **ddp)
-    if isinstance(result, dict):  # rank 0 ran on this machine
-        print(f"best valid : {dict(result['best_valid_result'] or {})}")
-        print(f"test result: {dict(result['test_result'] or {})}")
+        distributed.launch(distributed.run_leaderboard, args=task, **ddp)
 
 
 def main(argv=None):
