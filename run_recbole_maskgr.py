@@ -3,6 +3,7 @@
     python run_recbole_maskgr.py                                  # MaskGR on RecBole's bundled ml-100k
     python run_recbole_maskgr.py --model=SASRec --dataset=amazon-beauty --data_path=../shared/datasets
     python run_recbole_maskgr.py --model=MaskGR,SASRec,Pop -d ml-100k --epochs=5   # leaderboard
+    python run_recbole_maskgr.py --model=SASRec --nproc=2                          # 2 DDP processes
 """
 
 import argparse
@@ -15,7 +16,11 @@ def parse_args(argv):
     parser.add_argument("--model", "-m", default="MaskGR", help="model name, or a comma-separated list for a leaderboard")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (a folder under data_path)")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files (highest file layer)")
-    parser.add_argument("--nproc", type=int, default=1, help="processes (only 1 is supported on CPU)")
+    parser.add_argument("--nproc", type=int, default=1, help="DDP processes on this machine (gloo on CPU, NCCL on GPU)")
+    parser.add_argument("--world_size", type=int, default=-1, help="DDP processes on all machines (default: nproc)")
+    parser.add_argument("--ip", default="localhost", help="address of the machine that runs global rank 0")
+    parser.add_argument("--port", default="5678", help="free TCP port on that machine")
+    parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     parser.add_argument("--resume", default=None, help="checkpoint to continue training from")
     parser.add_argument("--results_dir", default="results", help="where leaderboard tables are written")
     args, rest = parser.parse_known_args(argv)
@@ -23,6 +28,22 @@ def parse_args(argv):
         if not (item.startswith("--") and "=" in item):
             parser.error(f"unrecognised argument '{item}': overrides are written --key=value")
     return args, rest
+
+
+def run_distributed(args, models, config_files, overrides, command):
+    """The same run in `--nproc` DDP processes; settings are checked here first, for a one-line error."""
+    from recbole_maskgr import distributed
+    from recbole_maskgr.config import make_config
+
+    for model in models:
+        make_config(model, args.dataset, config_files, cmd_args=overrides)
+    ddp = dict(nproc=args.nproc, world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
+    if len(models) == 1:  # rank 0 logs the results, as one process does
+        task = (models[0], args.dataset, config_files, None, overrides, args.resume)
+        distributed.launch(distributed.run_model, args=task, **ddp)
+    else:
+        task = (models, args.dataset, config_files, None, overrides, args.results_dir, command)
+        distributed.launch(distributed.run_leaderboard, args=task, **ddp)
 
 
 def main(argv=None):
@@ -37,14 +58,14 @@ def main(argv=None):
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     config_files = args.config_files.split() if args.config_files else None
     try:
-        if args.nproc != 1:
-            raise ConfigError("--nproc > 1 needs RecBole's NCCL (GPU) backend; run with --nproc=1 on CPU.")
         from recbole_maskgr import quick_start
 
-        if len(models) == 1:
+        command = "python run_recbole_maskgr.py " + " ".join(shlex.quote(a) for a in argv)
+        if args.nproc > 1 or args.world_size > 0:
+            run_distributed(args, models, config_files, overrides, command)
+        elif len(models) == 1:
             quick_start.run(models[0], args.dataset, config_files, cmd_args=overrides, resume=args.resume)
         else:
-            command = "python run_recbole_maskgr.py " + " ".join(shlex.quote(a) for a in argv)
             quick_start.leaderboard(
                 models, args.dataset, config_files, cmd_args=overrides, results_dir=args.results_dir, command=command
             )

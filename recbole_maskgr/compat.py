@@ -1,10 +1,14 @@
-"""Shims that let RecBole 1.2.1 run on numpy 2.
+"""Shims that let RecBole 1.2.1 run on numpy 2 and run DDP on a CPU.
 
 RecBole's ``Config.compatibility_settings`` reads ``np.float_``, ``np.complex_`` and
 ``np.unicode_`` (removed in numpy 2), and ray reads ``np.bool8``. We restore those four
-aliases, and only when they are missing. Checkpoint loading on torch >= 2.6 is handled by
-our own trainer (``recbole_maskgr.trainer.checkpoint``), which never needs pickles.
+aliases, and only when they are missing. RecBole's ``Config._init_device`` hard-codes the NCCL
+backend and a CUDA device for every DDP process; ``init_device`` is the same function with gloo
+on CPU. Checkpoint loading on torch >= 2.6 is handled by our own trainer
+(``recbole_maskgr.trainer.checkpoint``), which never needs pickles.
 """
+
+import os
 
 import numpy as np
 
@@ -35,3 +39,35 @@ def quiet_recbole_chained_fillna() -> None:
         category=FutureWarning,
         module=r"recbole\.data\.dataset\.dataset",
     )
+
+
+def init_device(settings: dict) -> None:
+    """RecBole's `Config._init_device` on `settings` (its final config dict), DDP included: NCCL and
+    `cuda:<local_rank>` when CUDA is usable, else gloo on CPU (RecBole always asks for NCCL)."""
+    import torch
+    import torch.distributed as dist
+
+    gpu_id = settings["gpu_id"]
+    gpu_id = ",".join(map(str, gpu_id)) if isinstance(gpu_id, (tuple, list)) else str(gpu_id)
+    settings["gpu_id"] = gpu_id
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
+    cuda = bool(gpu_id) and settings.get("use_gpu", True) is not False and torch.cuda.is_available()
+    if "local_rank" not in settings:  # one process
+        settings.update(single_spec=True, local_rank=0, device=torch.device("cuda" if cuda else "cpu"))
+        return
+    local_rank, nproc = int(settings["local_rank"]), int(settings["nproc"])
+    if cuda and len(gpu_id.split(",")) < nproc:
+        raise ValueError(f"--nproc={nproc} needs {nproc} GPUs listed in gpu_id, got '{gpu_id}': "
+                         f"pass e.g. --gpu_id={','.join(map(str, range(nproc)))}, or --use_gpu=False for CPU.")
+    if not dist.is_initialized():  # a leaderboard builds one Config per model in the same group
+        dist.init_process_group(
+            backend="nccl" if cuda else "gloo",
+            rank=local_rank + int(settings["offset"]),
+            world_size=int(settings["world_size"]),
+            init_method=f"tcp://{settings['ip']}:{settings['port']}",
+        )
+    settings.update(single_spec=False, device=torch.device("cuda", local_rank) if cuda else torch.device("cpu"))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    if dist.get_rank() != 0:  # one process speaks, as in RecBole
+        settings.update(state="error", show_progress=False, verbose=False)

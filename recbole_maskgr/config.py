@@ -14,7 +14,7 @@ import os
 import pkgutil
 from pathlib import Path
 
-from recbole_maskgr.compat import apply_numpy_aliases
+from recbole_maskgr.compat import apply_numpy_aliases, init_device
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -145,6 +145,9 @@ def make_config(
             self.documented_keys = set(defaults) | RUNTIME_KEYS
             check_settings(given, defaults, known_elsewhere)
             return super()._get_final_config_dict()
+
+        def _init_device(self):
+            init_device(self.final_config_dict)  # RecBole's, with gloo on CPU instead of NCCL only
 
         def _load_cmd_line(self):
             # RecBole reads sys.argv here; we take only what the caller hands us.

@@ -16,6 +16,8 @@ from logging import getLogger
 import torch
 
 from recbole_maskgr.config import ConfigError, get_model, known_settings, make_config
+from recbole_maskgr.distributed import is_rank_zero
+from recbole_maskgr.hyper import objective_function  # noqa: F401  (RecBole's HyperTuning API, kept here)
 
 LEADERBOARD_METRICS = ["recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr@10"]
 
@@ -95,16 +97,18 @@ def prepare_data(config, dataset):
 
 
 def get_trainer(config):
-    """The model's own trainer (`model.trainer_class`), else RecBole's, always with safe checkpoints."""
+    """The model's own trainer (`model.trainer_class`), else RecBole's, always with safe checkpoints
+    (and, under DDP, gathered evaluation and rank-0 files)."""
     from recbole.utils import get_trainer as recbole_get_trainer
 
+    from recbole_maskgr.trainer.distributed import make_distributed
     from recbole_maskgr.trainer.safe import make_safe
 
     model_class = get_model(config["model"])
     trainer_class = getattr(model_class, "trainer_class", None)
     if trainer_class is None:
         trainer_class = recbole_get_trainer(config["MODEL_TYPE"], config["model"])
-    return make_safe(trainer_class)
+    return make_safe(trainer_class) if config["single_spec"] else make_distributed(make_safe(trainer_class))
 
 
 def count_parameters(model) -> int:
@@ -113,7 +117,9 @@ def count_parameters(model) -> int:
 
 def build(config, log=True):
     """Config -> (dataset, loaders, model, trainer), seeded as RecBole does."""
-    from recbole.utils import init_logger, init_seed
+    from recbole.utils import init_seed
+
+    from recbole_maskgr.distributed import init_logger  # log files from rank 0 only
 
     init_seed(config["seed"], config["reproducibility"])
     if log:
@@ -198,21 +204,6 @@ def load_data_and_model(model_file: str):
     return config, model, dataset, train_data, valid_data, test_data
 
 
-def objective_function(config_dict=None, config_file_list=None, saved=True):
-    """For RecBole's HyperTuning: the dict it expects, from one `run`."""
-    settings = dict(config_dict or {})
-    model = settings.pop("model", None) or "MaskGR"
-    dataset = settings.pop("dataset", None) or "ml-100k"
-    result = run(model, dataset, config_file_list, settings, saved=saved)
-    return {
-        "model": result["model"],
-        "best_valid_score": result["best_valid_score"],
-        "valid_score_bigger": result["valid_score_bigger"],
-        "best_valid_result": result["best_valid_result"],
-        "test_result": result["test_result"],
-    }
-
-
 def machine_description() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
@@ -266,6 +257,8 @@ def leaderboard(
     results = [run(name, dataset, config_file_list, config_dict, cmd_args, known_elsewhere=elsewhere[name])
                for name in models]
     rows = leaderboard_rows(results)
+    if not is_rank_zero():  # under DDP every rank has the same rows; one writes them
+        return rows
     import recbole
 
     meta = {

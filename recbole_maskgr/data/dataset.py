@@ -27,6 +27,7 @@ from recbole.utils.enum_type import FeatureType  # noqa: E402
 from ..sid.collaborative import collaborative_embeddings, interactions_digest  # noqa: E402
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
+from ..distributed import local_rank_zero_first  # noqa: E402
 from .sid_settings import sid_config_value, sid_text_fields  # noqa: E402
 
 
@@ -153,6 +154,7 @@ class SIDSequentialDataset(SequentialDataset):
         return out
 
     # ------------------------------------------------------------------ codes
+    @local_rank_zero_first  # under DDP the other processes then read the table from the SID cache
     def _build_item_sid(self, train=None):
         """The SID table from item text, or (with `train`, the training split) from interactions."""
         config = self.config

@@ -134,8 +134,12 @@ def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None
         )
 
 
+# Set per process by the DDP launcher: a checkpoint must rebuild a one-process Config.
+PROCESS_SETTINGS = ("local_rank", "world_size", "ip", "port", "nproc", "offset")
+
+
 def plain_config(config) -> dict:
     """The user-facing settings (files, dict, command line) that rebuild the same Config."""
-    settings = to_plain(dict(config.external_config_dict))
+    settings = to_plain({k: v for k, v in config.external_config_dict.items() if k not in PROCESS_SETTINGS})
     settings.update(model=config["model"], dataset=config["dataset"])
     return settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from time import monotonic, process_time
 
 import torch
+import torch.distributed as dist
 
 
 class TrainingBudgetSpent(Exception):
@@ -29,7 +30,18 @@ class Deadline:
         return cls(budget, config["train_budget_clock"]) if budget else None
 
     def passed(self) -> bool:
-        return self._clock() >= self._end
+        """Whether the budget is used up; under DDP, in any rank (all ranks then stop at the same
+        batch: one rank stopping alone would leave the others waiting in the gradient all-reduce)."""
+        spent = self._clock() >= self._end
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            flag = torch.tensor([float(spent)], device="cuda" if dist.get_backend() == "nccl" else "cpu")  # [1]
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            spent = bool(flag.item())
+        return spent
+
+
+def budget_spent(deadline: Deadline | None) -> bool:
+    return deadline is not None and deadline.passed()
 
 
 def loader_rng_state(loader) -> torch.Tensor | None:
@@ -63,7 +75,7 @@ class TrainBatches:
         for index, batch in enumerate(self._loader):
             if index < self._skip:
                 continue
-            if yielded and self._deadline is not None and self._deadline.passed():
+            if yielded and budget_spent(self._deadline):
                 break  # at least one batch: epoch stats need a loss
             yield batch
             yielded += 1

@@ -38,7 +38,7 @@ from recbole_maskgr.trainer.checkpoint import (
     safe_load,
     to_plain,
 )
-from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, loader_rng_state
+from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, budget_spent, loader_rng_state
 from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
 
 
@@ -126,7 +126,7 @@ class SafeCheckpointMixin:
 
     def _begin_epoch(self, train_data, epoch_idx: int) -> TrainBatches:
         """The epoch's batches (resume skip, step checkpoints, budget); raises once the budget is spent."""
-        if self._deadline is not None and self._deadline.passed():
+        if budget_spent(self._deadline):
             raise TrainingBudgetSpent()
         self._epoch = epoch_idx
         skip, self._skip_batches = self._skip_batches, 0
