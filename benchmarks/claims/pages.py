@@ -41,4 +41,6 @@ def write_claims_page(runs: str, out: str) -> str:
             text += "\n" + marker + old.split(marker, 1)[1]
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)
+    with open(os.path.splitext(out)[0] + ".json", "w", encoding="utf-8") as handle:
+        json.dump({"machine": machine(), "versions": versions(), "claims": claims}, handle, indent=2, default=str)
     return text
