@@ -71,6 +71,7 @@ def main(argv=None) -> None:
     parser.add_argument("--setups", default="1x1,1x2,2x1", help="PxT: P processes, T torch threads each")
     parser.add_argument("--out", default="results/ddp-amazon-beauty")
     parser.add_argument("--work-dir", default="saved/ddp-bench", help="checkpoints and the SID cache")
+    parser.add_argument("--machine-note", default="", help="what else ran on the machine (written in the results)")
     parser.add_argument("--from-runs", default=None, help="tabulate runs printed by a stopped run (JSON list)")
     args = parser.parse_args(argv)
     from recbole_maskgr.compat import quiet_recbole_chained_fillna
@@ -100,8 +101,7 @@ def main(argv=None) -> None:
     columns = ["setup", "nproc", "threads", "runs", "train_s", "train_speedup", "valid_s", "process_wall_s",
                "train_batches_per_process", "train_loss", "valid_ndcg@10"]
     note = ("\nMedians of the runs below; train_speedup is against the first setup. One epoch, same seed and "
-            "global batch; gloo on CPU. The machine's 2 cores were shared with another engineer's work during "
-            "these runs, so absolute times are noisy.\n")
+            f"global batch; gloo on CPU. {args.machine_note}\n")
     text = header(f"DDP: one {args.model} epoch on {args.dataset}, 1 vs 2 processes", note)
     text += markdown_table(rows, columns, digits=3) + "\nAll runs:\n\n"
     text += markdown_table(runs, ["repeat", "setup", "train_s", "valid_s", "process_wall_s"], digits=3)
