@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,10 +79,14 @@ def main() -> None:
     os.makedirs(runs, exist_ok=True)
     os.makedirs(figures, exist_ok=True)
 
-    def train_here(model, settings, name, reuse):
-        return train(model, settings, name, reuse, runs)
+    def train_all(jobs: dict) -> dict:
+        """Run name -> (model, settings), trained --jobs at a time -> run name -> result."""
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {name: pool.submit(train, model, settings, name, args.reuse, runs)
+                       for name, (model, settings) in jobs.items()}
+            return {name: future.result() for name, future in futures.items()}
 
-    context = {"args": args, "runs": runs, "figures": figures, "common": COMMON, "train": train_here}
+    context = {"args": args, "runs": runs, "figures": figures, "common": COMMON, "train_all": train_all}
     handlers = {
         "1": evaluation.claim_equal_time,
         "2": evaluation.claim_recall_at_k,

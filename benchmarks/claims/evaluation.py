@@ -50,7 +50,8 @@ def evaluate_checkpoint(path: str, max_users: int, topk: list[int], metrics: lis
     return results if isinstance(tweak, list) else results[0]
 
 
-def leaderboard_rows(context: dict) -> dict:
+def leaderboard_rows(context: dict) -> tuple[dict, str]:
+    """The Beauty leaderboard's rows by model, and its budget line (claims 1 and 3 read them)."""
     path = os.path.join(os.path.dirname(context["args"].leaderboard_runs), f"{DATASET}.json")
     with open(path, encoding="utf-8") as handle:
         board = json.load(handle)
@@ -162,19 +163,14 @@ def claim_dense_retrieval(context: dict) -> dict:
     args, runs = context["args"], context["runs"]
     budget_min = args.dense_budget_minutes
     base = dict(context["common"], dataset=DATASET, data_path=os.path.abspath(args.data_path),
-                checkpoint_dir=os.path.join(runs, "saved"), sid_cache_dir=os.path.join(args.leaderboard_runs, "sid_cache"),
+                checkpoint_dir=os.path.join(runs, "saved"),
+                sid_cache_dir=os.path.join(args.leaderboard_runs, "sid_cache"),
                 train_budget_s=budget_min * 60)
     variants = {"MaskGR (SID beams)": dict(base),
                 "MaskGR + dense (nearest neighbours)": dict(base, dense_retrieval=True, test_decoding="dense")}
-    from concurrent.futures import ThreadPoolExecutor
-
-    def launch(item):
-        name, settings = item
-        return name, context["train"]("MaskGR", settings, "claim5-" + ("dense" if "dense" in name else "sid"),
-                                      args.reuse)
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = dict(pool.map(launch, variants.items()))
+    run_names = {name: "claim5-" + ("dense" if "dense" in name else "sid") for name in variants}
+    trained = context["train_all"]({run_names[name]: ("MaskGR", settings) for name, settings in variants.items()})
+    results = {name: trained[run_names[name]] for name in variants}
     table = {}
     for name, result in results.items():
         test = result["test_result"]

@@ -10,8 +10,6 @@ order ("ordered") or either way round ("set"); softer, both true items among the
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
-
 from benchmarks.claims.figures import line_figure
 
 CUTOFFS = [1, 5, 10]
@@ -50,15 +48,8 @@ def appended(model, interaction, items):
 
 def tiger_beams(model, interaction):
     """TIGER's beams for the next item: (item ids [U, B], 0 = empty; log-probs [U, B])."""
-    import torch
-
-    from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
-
-    memory, memory_mask = model._memory(interaction)
-    result = autoregressive_beam_search(model.make_step_fn(memory, memory_mask), n_users=memory.shape[0],
-                                        H=model.depth, K=model.codebook_size, beam_width=model.beam_width,
-                                        catalogue=model.catalogue, invalid=model.invalid_sid)
-    return torch.where(result.items >= 0, result.items + 1, 0), result.scores
+    items, scores = model.decode_next_items(interaction)  # [U, B, 1], [U, B]
+    return items[..., 0], scores
 
 
 def tiger_twice(model, interaction):
@@ -123,14 +114,9 @@ def claim_next_k(context: dict) -> dict:
     budget_min = args.next_k_budget_minutes
     base = dict(context["common"], dataset="ml-100k", train_budget_s=budget_min * 60,
                 checkpoint_dir=os.path.join(runs, "saved"), sid_cache_dir=os.path.join(runs, "sid_cache-ml-100k"))
-    jobs = {"MaskGR next-2": ("MaskGR", dict(base, next_k=2)), "TIGER twice": ("TIGER", dict(base))}
-
-    def launch(item):
-        name, (model, settings) = item
-        return name, context["train"](model, settings, "next-k-" + model, args.reuse)
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        trained = dict(pool.map(launch, jobs.items()))
+    runs_by_name = context["train_all"]({"next-k-MaskGR": ("MaskGR", dict(base, next_k=2)),
+                                         "next-k-TIGER": ("TIGER", dict(base))})
+    trained = {"MaskGR next-2": runs_by_name["next-k-MaskGR"], "TIGER twice": runs_by_name["next-k-TIGER"]}
     hits, users = {}, 0
     hits["MaskGR next-2"], users = decode_pairs(trained["MaskGR next-2"]["saved_model_file"],
                                                 lambda model, inter: model.decode_next_items(inter))

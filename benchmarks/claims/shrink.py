@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from concurrent.futures import ThreadPoolExecutor
-
+from benchmarks.claims.evaluation import leaderboard_rows
 from benchmarks.claims.figures import line_figure
 
 DATASET = "amazon-beauty"
@@ -78,11 +77,7 @@ def build_sids_once(settings_list: list[dict]) -> None:
 
 def popularity_level(context: dict) -> float:
     """Pop's test Recall@10 on the same split (the Beauty leaderboard), the level of a model that learned nothing."""
-    import json
-
-    path = os.path.join(os.path.dirname(context["args"].leaderboard_runs), f"{DATASET}.json")
-    with open(path, encoding="utf-8") as handle:
-        rows = {row["model"]: row for row in json.load(handle)["rows"]}
+    rows, _ = leaderboard_rows(context)
     return float(rows["Pop"]["recall@10"])
 
 
@@ -102,12 +97,9 @@ def claim_less_data(context: dict) -> dict:
                if not (args.reuse and os.path.isfile(os.path.join(runs, f"claim3-{model}-keep{keep:g}.json")))]
     build_sids_once([s for model, keep, s in jobs if model == MODELS[0] and any(k == keep for _, k in missing)])
 
-    def launch(job):
-        model, keep, settings = job
-        return model, keep, context["train"](model, settings, f"claim3-{model}-keep{keep:g}", args.reuse)
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(launch, jobs))
+    trained = context["train_all"]({f"claim3-{model}-keep{keep:g}": (model, settings)
+                                    for model, keep, settings in jobs})
+    results = [(model, keep, trained[f"claim3-{model}-keep{keep:g}"]) for model, keep, _ in jobs]
     table = []
     for model, keep, result in results:
         test = result["test_result"]

@@ -113,6 +113,11 @@ class SIDGenerativeRecommender(SequentialRecommender):
         return self.encoder.token_emb.weight[: self.special_id].view(self.depth, self.codebook_size, -1)
 
     @staticmethod
+    def item_ids(catalogue_index: torch.Tensor) -> torch.Tensor:
+        """Catalogue indices of beams (-1 = empty slot) -> RecBole item ids (0 = empty)."""
+        return torch.where(catalogue_index >= 0, catalogue_index + 1, torch.zeros_like(catalogue_index))
+
+    @staticmethod
     def upgrade_state_dict(state: dict) -> dict:
         """Weights saved by an older release, renamed to this one's layout (nothing to rename here)."""
         return state

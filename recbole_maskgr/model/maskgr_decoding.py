@@ -105,7 +105,7 @@ class MaskGRDecoding:
     def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
         """The next `next_k` items, decoded jointly: (item ids [U, B, k], 0 = empty; scores [U, B])."""
         items, result, _ = self._joint_beams(interaction)
-        return torch.where(items >= 0, items + 1, torch.zeros_like(items)), result.scores
+        return self.item_ids(items), result.scores
 
     def _beam_ranking(self, interaction):
         items, result, first_log_probs = self._joint_beams(interaction)

@@ -46,7 +46,8 @@ def check_dense_and_next_k(config) -> None:
         raise ConfigError("dense_retrieval retrieves one item; it cannot be combined with next_k > 1. Drop one.")
     if dense:
         integer_setting("dense_every", config["dense_every"], 1, "training steps per dense-loss step")
-        number_setting("dense_loss_weight", config["dense_loss_weight"], lambda v: v >= 0, ">= 0", "weight of the dense loss")
+        number_setting("dense_loss_weight", config["dense_loss_weight"], lambda v: v >= 0, ">= 0",
+                       "weight of the dense loss")
         number_setting("dense_temperature", config["dense_temperature"], lambda v: v > 0, "> 0", "softmax temperature")
     for phase in ("valid", "test"):
         if config[f"{phase}_decoding"] == "dense" and not dense:

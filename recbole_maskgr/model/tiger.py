@@ -70,7 +70,9 @@ class CausalDecoder(nn.Module):
         super().__init__()
         self.pos_emb = nn.Embedding(length, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout, cross_attention=True) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, d_ff, dropout, cross_attention=True) for _ in range(n_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
 
     def memory_kv(self, memory: torch.Tensor) -> list[KV]:
@@ -83,7 +85,8 @@ class CausalDecoder(nn.Module):
         x = self.drop(x + self.pos_emb(positions)[None])
         cache = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, memory=None if past is None else past[i], causal=past is None, cross=(memory_kv[i], memory_mask))
+            own_past = None if past is None else past[i]
+            x, kv = block(x, memory=own_past, causal=past is None, cross=(memory_kv[i], memory_mask))
             cache.append(kv)
         return self.norm(x), cache
 
@@ -165,8 +168,8 @@ class TIGER(SIDGenerativeRecommender):
 
         return step_fn
 
-    def _rank_items(self, interaction):
-        """Beam items first by beam log-prob, the rest by level-0 log-prob."""
+    def _beams(self, interaction):
+        """Beam search over the next item's codes: (BeamResult, the first step's log-probs [U, K])."""
         memory, memory_mask = self._memory(interaction)
         step_fn = self.make_step_fn(memory, memory_mask)
         first = {}
@@ -176,17 +179,28 @@ class TIGER(SIDGenerativeRecommender):
             first.setdefault("level0", log_probs)  # first call: one row per user, in user order
             return log_probs
 
-        users = memory.shape[0]
         result = autoregressive_beam_search(
             recording_step_fn,
-            n_users=users,
+            n_users=memory.shape[0],
             H=self.depth,
             K=self.codebook_size,
             beam_width=self.beam_width,
             catalogue=self.catalogue,
             invalid=self.invalid_sid,
         )
-        level_log_probs = torch.zeros(users, self.depth, self.codebook_size, device=memory.device)  # [U, H, K]
-        level_log_probs[:, 0] = first["level0"]
+        return result, first["level0"]
+
+    def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next item's beams, as MaskGR's `decode_next_items` with k = 1: (item ids [U, B, 1],
+        0 = empty; scores [U, B])."""
+        result, _ = self._beams(interaction)
+        return self.item_ids(result.items)[..., None], result.scores
+
+    def _rank_items(self, interaction):
+        """Beam items first by beam log-prob, the rest by level-0 log-prob."""
+        result, level0 = self._beams(interaction)
+        users = level0.shape[0]
+        level_log_probs = level0.new_zeros(users, self.depth, self.codebook_size)  # [U, H, K]
+        level_log_probs[:, 0] = level0
         fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
         return items_from_beams(result.items, result.scores, fallback), result.rows  # [U, n_items-1]

@@ -7,6 +7,8 @@ from time import monotonic, process_time
 import torch
 import torch.distributed as dist
 
+from recbole_maskgr.distributed import is_distributed
+
 
 class TrainingBudgetSpent(Exception):
     """Raised at the start of an epoch once `train_budget_s` is used up; `fit` ends cleanly."""
@@ -33,7 +35,7 @@ class Deadline:
         """Whether the budget is used up; under DDP, in any rank (all ranks then stop at the same
         batch: one rank stopping alone would leave the others waiting in the gradient all-reduce)."""
         spent = self._clock() >= self._end
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if is_distributed():
             flag = torch.tensor([float(spent)], device="cuda" if dist.get_backend() == "nccl" else "cpu")  # [1]
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             spent = bool(flag.item())
