@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["marginal_item_scores", "items_from_beams"]
+__all__ = ["marginal_item_scores", "items_from_beams", "rerank_beams"]
 
 
 def marginal_item_scores(log_probs: Tensor, codes: Tensor) -> Tensor:
@@ -77,3 +77,25 @@ def items_from_beams(beam_items: Tensor, beam_scores: Tensor, fallback: Tensor) 
     buf.scatter_reduce_(1, torch.where(valid, items, n), lifted, reduce="amax")  # best copy per item
     buf = buf[:, :n]  # [U, n]
     return torch.where(torch.isfinite(buf), buf, out)  # [U, n]
+
+
+def rerank_beams(beam_items: Tensor, beam_scores: Tensor, item_scores: Tensor, weight: float) -> Tensor:
+    """Beam scores plus ``weight`` times another scorer's score of each beam's item.
+
+    Why: the beams decide which items are candidates (the generative part); a whole-item scorer
+    (MaskGR's item-level softmax) can still order them better than the product of token
+    probabilities alone.
+
+    Args:
+        beam_items: ``LongTensor [U, B]`` catalogue indices, ``-1`` = empty slot (keeps its score).
+        beam_scores: ``[U, B]`` beam log-probs.
+        item_scores: ``[U, n_items]`` scores of every catalogue item (e.g. log-probs).
+        weight: the share of ``item_scores``; 0 returns ``beam_scores`` unchanged.
+
+    Returns:
+        ``[U, B]`` combined scores.
+    """
+    if weight == 0:
+        return beam_scores
+    gathered = item_scores.gather(1, beam_items.clamp(min=0).long())  # [U, B]
+    return torch.where(beam_items >= 0, beam_scores + weight * gathered.to(beam_scores.dtype), beam_scores)

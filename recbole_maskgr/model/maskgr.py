@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 from recbole_maskgr.model.base import SIDGenerativeRecommender, tied_level_logits
 from recbole_maskgr.model.dense import DenseRetrieval
+from torch import nn
+
 from recbole_maskgr.model.diffusion import (
     diffusion_loss_terms,
     force_mask,
@@ -26,11 +28,13 @@ from recbole_maskgr.model.diffusion import (
     sample_noise_level,
     weighted_mean,
 )
+from recbole_maskgr.model.item_head import ItemHead
 from recbole_maskgr.model.maskgr_decoding import DECODING_MODES, MaskGRDecoding
 from recbole_maskgr.model.maskgr_settings import (
     check_decode_steps,
     check_dense_and_next_k,
     check_diffusion_settings,
+    check_item_level_settings,
     parse_schedule,
 )
 
@@ -67,6 +71,11 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
             self.dense = DenseRetrieval(dataset.item_text_vectors, self.hidden_size, config["dense_temperature"])
             self.dense_every, self.dense_loss_weight = int(config["dense_every"]), float(config["dense_loss_weight"])
         self.training_steps = 0  # dense steps are every dense_every-th
+        # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
+        self.item_id_emb = nn.Embedding(self.n_items, self.hidden_size) if config["item_id_vectors"] else None
+        self.item_loss_weight = float(config["item_loss_weight"])
+        self.beam_rerank_weight = float(config["beam_rerank_weight"])
+        self.item_head = ItemHead(self.hidden_size) if self.item_loss_weight > 0 else None
         self.apply(self._init_weights)
 
     @classmethod
@@ -75,6 +84,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         check_decode_steps(config)
         check_diffusion_settings(config)
         check_dense_and_next_k(config)
+        check_item_level_settings(config)
 
     # ----- inputs ---------------------------------------------------------------------------
     def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
@@ -86,11 +96,15 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         """One vector per item: its H code embeddings (the tied table) summed / sqrt(H); padding -> 0.
 
         With a clean history nothing inside a history item is ever masked, so its H tokens can
-        enter the encoder as one position: H times fewer history positions to run.
+        enter the encoder as one position: H times fewer history positions to run. With
+        `item_id_vectors` the item's own vector joins: (code sum / sqrt(H) + ID vector) / sqrt(2).
         items [N, T] -> [N, T, d]
         """
         vectors = self.encoder.token_emb(self._code_tokens(self.item_sid[items])).sum(2)  # [N, T, d]
-        vectors = vectors * (items > 0)[..., None] / math.sqrt(self.depth)
+        real = (items > 0)[..., None]  # [N, T, 1]
+        vectors = vectors * real / math.sqrt(self.depth)
+        if self.item_id_emb is not None:
+            vectors = (vectors + self.item_id_emb(items) * real) / math.sqrt(2.0)  # [N, T, d]
         return vectors if self.dense is None else vectors + self.dense.history_vectors(items)  # [N, T, d]
 
     def _encode_history(self, interaction):
@@ -120,6 +134,11 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         per_item = states.reshape(-1, self.depth, states.shape[-1])  # [N*k, H, d]
         return tied_level_logits(per_item, self._code_emb()).reshape(states.shape[0], -1, self.codebook_size)
 
+    def catalogue_vectors(self) -> torch.Tensor:
+        """Every real item's input vector, the item head's output table: [n_items - 1, d]."""
+        items = torch.arange(1, self.n_items, device=self.item_sid.device)  # [n-1]
+        return self._item_vectors(items[None])[0]
+
     def _slot_states(self, history_embedded, history_real, target_tokens) -> torch.Tensor:
         """One encoder pass over an embedded history and the S target slots -> the slots' states.
 
@@ -141,10 +160,13 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
         dense_step = self.dense is not None and self.training_steps % self.dense_every == 0
         self.training_steps += int(self.training)
+        catalogue = self.catalogue_vectors() if self.item_head is not None else None  # [n-1, d], once a batch
         terms = 0.0
         for chunk in order.split(self.train_chunk_sequences):
-            terms = terms + self._loss_terms(interaction[chunk], dense_step)  # [3, 2]
+            terms = terms + self._loss_terms(interaction[chunk], dense_step, catalogue)  # [4, 2]
         loss = mix_objectives(terms[:2], self.clean_history_share)
+        if self.item_head is not None:
+            loss = loss + self.item_loss_weight * weighted_mean(*terms[3])
         return loss + self.dense_loss_weight * weighted_mean(*terms[2]) if dense_step else loss
 
     def _clean_rows(self, batch: int, device) -> torch.Tensor:
@@ -155,14 +177,14 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
             return torch.zeros(batch, dtype=torch.bool, device=device)
         return torch.rand(batch, device=device) < self.clean_history_share  # [B]
 
-    def _loss_terms(self, interaction, dense_step: bool = False) -> torch.Tensor:
+    def _loss_terms(self, interaction, dense_step: bool = False, catalogue=None) -> torch.Tensor:
         """[[sum(w*CE), sum(w)] of paper rows, the same of clean-history rows, [sum CE, count] of the
-        dense loss] for one chunk: [3, 2]."""
+        dense loss, the same of the item-level loss] for one chunk: [4, 2]."""
         history = self._history_items(interaction)  # [B, T]
         target = interaction[self.POS_ITEM_ID]  # [B]
         t = sample_noise_level(target.shape[0], self.t_min, target.device)  # [B]
         if self.history_tokens == "items":
-            return self._item_layout_terms(history, target, t, dense_step)
+            return self._item_layout_terms(history, target, t, dense_step, catalogue)
         items = torch.cat([history, target[:, None]], dim=1)  # [B, T+1]
         tokens, codes, real = items_to_tokens(items, self.item_sid, self.codebook_size, self.pad_id)  # [B, L]
         batch = tokens.shape[0]
@@ -178,8 +200,8 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         weights = self._row_weights(torch.where(clean, t, t_paper))  # [B]
         paper_terms = diffusion_loss_terms(logits, codes, masked & ~clean[:, None], weights)
         clean_terms = diffusion_loss_terms(logits, codes, masked & clean[:, None], weights)
-        no_dense = torch.zeros_like(torch.stack(clean_terms))  # [2]
-        return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms), no_dense])  # [3, 2]
+        unused = torch.zeros_like(torch.stack(clean_terms))  # [2]: no dense or item-level loss here
+        return torch.stack([torch.stack(paper_terms), torch.stack(clean_terms), unused, unused])  # [4, 2]
 
     def _row_weights(self, t: torch.Tensor) -> torch.Tensor:
         """Per-row token weights: the ELBO's 1/t (the paper), or 1 (`loss_weight: uniform`).
@@ -209,24 +231,44 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
             t = torch.where(forced, torch.maximum(t, applied), t)
         return noised, masked, t
 
-    def _item_layout_terms(self, history, target, t, dense_step: bool) -> torch.Tensor:
+    def _item_layout_terms(self, history, target, t, dense_step: bool, catalogue=None) -> torch.Tensor:
         """Clean-history rows with one position per history item (`history_tokens: items`).
 
         With next_k = k the last k - 1 history items join the target: the k items' k*H slots are
-        noised together, as joint decoding will see them. Dense steps mask the whole target.
+        noised together, as joint decoding will see them. Dense steps mask the whole target. With
+        the item head, a second copy of the slots, all masked, reads the same cached history.
         """
         history, targets = self.split_targets(history, target)  # [B, T-k+1], [B, k]
         codes = self.item_sid[targets].flatten(1)  # [B, k*H]
         slots = (targets > 0).repeat_interleave(self.depth, dim=1)  # [B, k*H]; short histories: fewer items
         t = torch.ones_like(t) if dense_step else t  # whole-item masking on dense steps
         noised, masked = mask_tokens(self._code_tokens(codes), slots, t, self.mask_id)  # [B, k*H]
-        states = self._slot_states(self._item_vectors(history), history > 0, noised)  # [B, k*H, d]
+        item_terms = None
+        if self.item_head is None:
+            states = self._slot_states(self._item_vectors(history), history > 0, noised)  # [B, k*H, d]
+        else:
+            all_masked = torch.full_like(noised, self.mask_id)  # [B, k*H]
+            states, masked_states = self._slot_states_twice(history, noised, all_masked)  # [B, k*H, d] x2
+            item_terms = torch.stack(self.item_head.loss_terms(masked_states[:, : self.depth], catalogue,
+                                                               targets[:, 0]))  # [2]
         logits = self._slot_logits(states)  # [B, k*H, K]
         clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
         dense_terms = torch.zeros_like(clean_terms)
         if dense_step:  # (next_k is 1 with dense retrieval)
             dense_terms = torch.stack(self.dense.loss_terms(states, target))  # [2]
-        return torch.stack([torch.zeros_like(clean_terms), clean_terms, dense_terms])  # [3, 2]
+        item_terms = torch.zeros_like(clean_terms) if item_terms is None else item_terms
+        return torch.stack([torch.zeros_like(clean_terms), clean_terms, dense_terms, item_terms])  # [4, 2]
+
+    def _slot_states_twice(self, history, first_tokens, second_tokens):
+        """Two sets of target slots over one history, encoded once (`history_only`: the history's
+        states do not depend on the slots). history [B, T], tokens [B, S] x2 -> states [B, S, d] x2."""
+        real = history > 0  # [B, T]
+        memory = self.encoder.encode_prefix(self._item_vectors(history), real, self.slots)  # per layer KV
+        memory = [(k.repeat(2, 1, 1, 1), v.repeat(2, 1, 1, 1)) for k, v in memory]  # [2B, h, T, hd] x2
+        tokens = torch.cat([first_tokens, second_tokens], dim=0)  # [2B, S]
+        key_mask = self._with_target_slots(real).repeat(2, 1)  # [2B, T+S]
+        states = self.encoder.encode_suffix(self.encoder.token_emb(tokens), memory, key_mask)  # [2B, S, d]
+        return states.split(history.shape[0])
 
     def split_targets(self, history: torch.Tensor, target: torch.Tensor):
         """Right-aligned history [B, T] and next item [B] -> (history [B, T-k+1], next k items [B, k]).

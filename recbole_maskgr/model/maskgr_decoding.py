@@ -2,7 +2,9 @@
 
 Modes (`valid_decoding` / `test_decoding`): `beam` (masked beam search over unmasking steps),
 `marginal` (one pass, items scored by their codes' log-probs), `dense` (one pass, the catalogue's
-nearest neighbours of the dense-retrieval head's query; `dense_retrieval: True`). With `next_k` > 1
+nearest neighbours of the dense-retrieval head's query; `dense_retrieval: True`), `item` (one pass,
+the item-level softmax; `item_loss_weight` > 0). With the item head, beams can be re-ranked by it
+(`beam_rerank_weight`) and the items after the beams are ordered by it. With `next_k` > 1
 the k items are decoded jointly (`decode_next_items`); RecBole's ranking then lists the first items.
 """
 
@@ -11,11 +13,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search
+from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search, rerank_beams
 from recbole_maskgr.decoding.joint import JointCatalogue
 from recbole_maskgr.model.base import sid_log_likelihood
 
-DECODING_MODES = ("beam", "marginal", "dense")
+DECODING_MODES = ("beam", "marginal", "dense", "item")
 
 
 class MaskGRDecoding:
@@ -47,9 +49,13 @@ class MaskGRDecoding:
             return self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, S, d]
         return self._slot_states(context["embedded"][user_index], history_real, target_tokens)  # [N, S, d]
 
+    def _slot_log_probs(self, states: torch.Tensor) -> torch.Tensor:
+        """Target slot states [N, S, d] -> log-probs [N, S, K] of each slot's level codes."""
+        return F.log_softmax(self._slot_logits(states), dim=-1)
+
     def _target_log_probs(self, context: dict, user_index, target) -> torch.Tensor:
         """One pass: log-probs [N, S, K] of the target items' codes (-1 in target = masked)."""
-        return F.log_softmax(self._slot_logits(self._target_states(context, user_index, target)), dim=-1)
+        return self._slot_log_probs(self._target_states(context, user_index, target))
 
     def _one_pass(self, interaction):
         """The pass with every target slot masked: (states [U, S, d], log-probs [U, S, K])."""
@@ -57,7 +63,7 @@ class MaskGRDecoding:
         users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
         all_masked = torch.full((context["users"], self.slots), -1, dtype=torch.long, device=users.device)
         states = self._target_states(context, users, all_masked)  # [U, S, d]
-        return states, F.log_softmax(self._slot_logits(states), dim=-1)
+        return states, self._slot_log_probs(states)
 
     def predict(self, interaction):
         """Score the given items by their tokens' log-probs (the next item's slots) in one pass."""
@@ -71,20 +77,29 @@ class MaskGRDecoding:
         if mode == "beam":
             return self._beam_ranking(interaction)
         states, log_probs = self._one_pass(interaction)
+        if mode == "item":
+            return self._item_scores(states), states.shape[0]
         fallback = marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
         if mode == "marginal":
             return fallback, fallback.shape[0]
         neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
+    def _item_scores(self, states: torch.Tensor) -> torch.Tensor:
+        """The item head's log-probs of every real item from the all-masked slots' states: [U, n_items-1]."""
+        return self.item_head.log_probs(states[:, : self.depth], self.catalogue_vectors())
+
     def _joint_beams(self, interaction):
-        """Masked beam search over the S target slots: (BeamResult, first-pass log-probs [U, S, K])."""
+        """Masked beam search over the S target slots: (items, BeamResult, the first pass's
+        states [U, S, d] and log-probs [U, S, K])."""
         context = self._decoding_context(interaction)
         first_pass = {}
 
         def log_prob_fn(user_index, target):
-            log_probs = self._target_log_probs(context, user_index, target)
-            first_pass.setdefault("log_probs", log_probs)  # one beam per user, all masked
+            states = self._target_states(context, user_index, target)  # [N, S, d]
+            log_probs = self._slot_log_probs(states)  # [N, S, K]
+            first_pass.setdefault("states", states)  # one beam per user, all masked
+            first_pass.setdefault("log_probs", log_probs)
             return log_probs
 
         catalogue = self.catalogue if self.next_k == 1 else JointCatalogue(self.catalogue, self.next_k)
@@ -100,7 +115,7 @@ class MaskGRDecoding:
             invalid=self.invalid_sid,
         )
         items = result.items[..., None] if self.next_k == 1 else catalogue.unpack(result.items)  # [U, B, k]
-        return items, result, first_pass["log_probs"]
+        return items, result, first_pass
 
     def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
         """The next `next_k` items, decoded jointly: (item ids [U, B, k], 0 = empty; scores [U, B])."""
@@ -108,6 +123,10 @@ class MaskGRDecoding:
         return self.item_ids(items), result.scores
 
     def _beam_ranking(self, interaction):
-        items, result, first_log_probs = self._joint_beams(interaction)
-        fallback = marginal_item_scores(first_log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
-        return items_from_beams(items[..., 0], result.scores, fallback), result.rows
+        items, result, first_pass = self._joint_beams(interaction)
+        if self.item_head is None:
+            fallback = marginal_item_scores(first_pass["log_probs"][:, : self.depth], self.item_sid[1:])  # [U, n-1]
+            return items_from_beams(items[..., 0], result.scores, fallback), result.rows
+        item_scores = self._item_scores(first_pass["states"])  # [U, n_items-1]
+        scores = rerank_beams(items[..., 0], result.scores, item_scores, self.beam_rerank_weight)  # [U, B]
+        return items_from_beams(items[..., 0], scores, item_scores), result.rows

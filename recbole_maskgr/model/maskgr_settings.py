@@ -81,3 +81,29 @@ def check_diffusion_settings(config) -> None:
             "history item no single history token can be masked. Set --clean_history_share=1, or "
             "--history_tokens=codes for the paper's objective."
         )
+
+
+def check_item_level_settings(config) -> None:
+    """The hybrid item input and the item-level softmax: both build on one input vector per item;
+    the item head reads a second, all-masked copy of the target slots over the cached history."""
+    if not isinstance(config["item_id_vectors"], bool):
+        raise ConfigError(f"item_id_vectors must be True or False, got {config['item_id_vectors']!r}.")
+    number_setting("item_loss_weight", config["item_loss_weight"], lambda v: v >= 0, ">= 0",
+                   "weight of the item-level softmax loss; 0 = off")
+    number_setting("beam_rerank_weight", config["beam_rerank_weight"], lambda v: v >= 0, ">= 0",
+                   "share of the item-level log-prob in the beams' final scores")
+    head = float(config["item_loss_weight"]) > 0
+    needs = [("item_id_vectors", config["item_id_vectors"]), ("item_loss_weight > 0", head)]
+    for option, active in needs:
+        if active and config["history_tokens"] != "items":
+            raise ConfigError(f"{option} needs history_tokens: items (got {config['history_tokens']!r}). "
+                              f"Set --history_tokens=items, or leave {option.split()[0]} at its default.")
+    if head and config["history_attention"] != "history_only":
+        raise ConfigError("item_loss_weight > 0 needs history_attention: history_only (its all-masked slots "
+                          "share the cached history). Set --history_attention=history_only, or --item_loss_weight=0.")
+    uses_head = [f"{phase}_decoding: item" for phase in ("valid", "test") if config[f"{phase}_decoding"] == "item"]
+    if float(config["beam_rerank_weight"]) > 0:
+        uses_head.append("beam_rerank_weight > 0")
+    if uses_head and not head:
+        raise ConfigError(f"{uses_head[0]} needs the item head: set --item_loss_weight to a value > 0 "
+                          "(e.g. 1.0), or drop the option.")
