@@ -49,9 +49,9 @@ def run_distributed(args, models, config_files, overrides, command):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, overrides = parse_args(argv)
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.compat import quiet_recbole_warnings
 
-    quiet_recbole_chained_fillna()
+    quiet_recbole_warnings()
     from recbole_maskgr.config import ConfigError
     from recbole_maskgr.trainer.checkpoint import CheckpointError
 

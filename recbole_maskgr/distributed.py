@@ -99,9 +99,9 @@ def launch(target, nproc: int, args: tuple = (), world_size: int = -1, ip: str =
 
 def _run_rank(local_rank: int, target, shared: dict, args: tuple, queue) -> None:
     """One process: run the target, hand rank 0's answer back, leave the process group."""
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.compat import quiet_recbole_warnings
 
-    quiet_recbole_chained_fillna()  # a new process: the parent's warning filters are not inherited
+    quiet_recbole_warnings()  # a new process: the parent's warning filters are not inherited
     try:
         result = target(dict(shared, local_rank=local_rank), *args)
         if is_rank_zero():
