@@ -34,6 +34,7 @@ def atomic_write(path: str, write, suffix: str = "") -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -86,37 +87,40 @@ def clean_stale_temps(*folders) -> list[str]:
     return removed
 
 
+def try_claim(path: str) -> bool:
+    """Create `path` empty if nobody has it (atomic, O_EXCL): True when this process now owns the name."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
 def claim_name(path: str, taken=lambda candidate: False) -> str:
-    """`path`, or `<stem>-2<ext>`, `-3`, ... : the first name nobody has, claimed atomically (O_EXCL)
-    with an empty file that the caller then replaces. `taken(candidate)` marks names in use by
-    other means (e.g. a sibling file of the same run)."""
+    """`path`, or `<stem>-2<ext>`, `-3`, ... : the first name nobody has, claimed with `try_claim` (an
+    empty file the caller then replaces). `taken(candidate)` marks names in use by other means (e.g. a
+    sibling file of the same run)."""
     stem, ext = os.path.splitext(str(path))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     for number in itertools.count(1):
         candidate = str(path) if number == 1 else f"{stem}-{number}{ext}"
-        if taken(candidate):
-            continue
-        try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            continue
-        return candidate
+        if not taken(candidate) and try_claim(candidate):
+            return candidate
     raise AssertionError("unreachable")
 
 
 def _folder_problem(path: str) -> str | None:
-    """Why `path` cannot be a folder we write to (it is created if missing), or None."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        return "it is a file, not a folder" if os.path.exists(path) else "a part of it is a file"
-    except OSError as err:
-        return err.strerror or str(err)
-    return None if os.access(path, os.W_OK | os.X_OK) else "it is not writable"
+    """Why `path` cannot be a folder we write to (created later if missing), or None; creates nothing."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):  # the nearest part that exists must be a writable folder
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return "it is a file, not a folder" if probe == os.path.abspath(path) else f"'{probe}' is a file"
+    return None if os.access(probe, os.W_OK | os.X_OK) else f"'{probe}' is not writable"
 
 
 def output_dir(path: str, option: str) -> str:
-    """Create the folder `option` names now, before long work, or say why it cannot be one."""
+    """Check the folder `option` names before long work (it may not exist yet)."""
     problem = _folder_problem(path)
     if problem:
         raise ConfigError(f"{option} '{path}' cannot be used: {problem}. Name a writable folder (it is "
@@ -125,7 +129,7 @@ def output_dir(path: str, option: str) -> str:
 
 
 def output_file(path: str, option: str) -> str:
-    """Check a file `option` will write, before long work (its folder is created now)."""
+    """Check a file `option` will write, before long work (its folder may not exist yet)."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         problem = "it is a folder"
