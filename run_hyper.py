@@ -9,6 +9,7 @@ Other `--key=value` options fix a setting for every trial.
 """
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -54,6 +55,7 @@ def search(args, overrides, argv) -> int:
     rows = hyper.trial_rows(tuner)
     best = hyper.best_row(rows, bigger)
     if args.output_file:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output_file)), exist_ok=True)
         tuner.export_result(output_file=args.output_file)
     if args.results_dir:
         command = "python run_hyper.py " + " ".join(shlex.quote(a) for a in argv)

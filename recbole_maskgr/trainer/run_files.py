@@ -31,6 +31,16 @@ def claim_checkpoint_name(path: str) -> str:
     return claim_name(path, taken=lambda candidate: os.path.exists(last_checkpoint_path(candidate)))
 
 
+def release_claim(path: str | None) -> None:
+    """Remove a claimed name's empty placeholder (the run stopped before its first save); a file
+    with content is a checkpoint and stays."""
+    try:
+        if path and os.path.getsize(path) == 0:
+            os.remove(path)
+    except OSError:
+        pass  # never claimed, or already gone
+
+
 def previous_best_file(checkpoint: dict, resume_file: str) -> str | None:
     """The best checkpoint of the run being resumed: the file of the recorded name beside `resume_file`.
 
