@@ -17,7 +17,8 @@ from recbole_maskgr.config import ConfigError, make_config
 from recbole_maskgr.trainer.safe import SafeCheckpointMixin
 
 from conftest import TINY
-from test_reliability import INTER, TOY_SETTINGS, replace, write_toy
+
+from test_reliability import INTER, REPO, replace, write_toy
 
 POP = {key: TINY[key] for key in ("epochs", "show_progress", "state", "user_inter_num_interval")}
 SASREC = dict(TINY, epochs=2)
@@ -211,3 +212,40 @@ def test_runs_in_the_same_second_get_their_own_log_and_tensorboard_folder(workdi
     assert len({tensorboard_dir(path) for path in paths}) == 2
     os.makedirs(tensorboard_dir(log_path(config, "Dec-02-2026_10-00-00-3")))  # e.g. left by a deleted log
     assert claim_log_stamp(config, "Dec-02-2026_10-00-00") == "Dec-02-2026_10-00-00-4"
+
+
+# ====================================================================== benchmarks/leaderboard.py
+def bench_leaderboard(workdir, *argv) -> subprocess.CompletedProcess:
+    import recbole
+
+    data = os.path.join(os.path.dirname(recbole.__file__), "dataset_example")
+    tiny = [f"--set=all:{key}={json.dumps(value)}" for key, value in TINY.items() if key != "epochs"]
+    command = [sys.executable, str(REPO / "benchmarks" / "leaderboard.py"), "--dataset=ml-100k",
+               f"--data-path={data}", "--budget-minutes=0.05", *tiny, *argv]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_benchmark_leaderboard_keeps_finished_rows_and_earlier_tables(workdir):
+    out = workdir / "results" / "board"
+    done = bench_leaderboard(workdir, "--models=Pop,SASRec", f"--out={out}", "--set=SASRec:hidden_size=\"wide\"")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SASRec failed" in done.stderr and "FutureWarning" not in done.stderr
+    table = json.loads((workdir / "results" / "board.json").read_text())
+    assert [row["model"] for row in table["rows"]] == ["Pop"]
+    assert "1 of 2 models finished; failed: SASRec" in (workdir / "results" / "board.md").read_text()
+    first = (workdir / "results" / "board.md").read_text()
+    again = bench_leaderboard(workdir, "--models=Pop", f"--out={out}", "--reuse")
+    assert again.returncode == 0 and (workdir / "results" / "board.md").read_text() == first
+    assert "1 of 1 models finished" in (workdir / "results" / "board-2.md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models=,"], "error: --model is empty"),
+    (["--models=Pop", "--out=board"], "error: --out 'board.md' cannot be written: it is a folder"),
+])
+def test_the_benchmark_leaderboard_refuses_bad_arguments_in_one_line(workdir, argv, message):
+    (workdir / "board.md").mkdir()
+    done = bench_leaderboard(workdir, *argv)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith(message) and not (workdir / "saved").exists()
