@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-beauty", help="a folder under --data-path")
     parser.add_argument("--out", default=None, help="default results/<dataset>")
     parser.add_argument("--reuse", action="store_true", help="keep models whose result is already in the runs folder")
-    parser.add_argument("--overwrite", action="store_true", help="rewrite --out's table instead of starting -2, -3, ...")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite --out's table, not -2, -3, ...")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="extra setting")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)

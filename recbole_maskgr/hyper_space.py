@@ -17,6 +17,8 @@ from typing import NamedTuple
 from recbole_maskgr.config import ConfigError
 
 BOUNDS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "quniform": ("low", "high", "q")}
+RANGE_EXAMPLES = {"uniform": "`dropout_prob uniform 0.1,0.5`", "quniform": "`n_layers quniform 1,4,1`",
+                  "loguniform": "`learning_rate loguniform -9,-4` (bounds of the log: e^-9 to e^-4)"}
 SPACE_TYPES = ("choice", *BOUNDS)
 EXAMPLE = "`learning_rate choice [0.001,0.0005]` or `dropout_prob uniform 0.1,0.5`"
 
@@ -94,7 +96,7 @@ def _bounds(kind: str, text: str, where: str) -> tuple:
         numbers = ()
     if len(numbers) != len(names) or not all(math.isfinite(n) for n in numbers):
         raise ConfigError(f"{where}: {kind} takes {len(names)} numbers `{shape}`, got {text.strip()!r}. "
-                          f"Write e.g. `dropout_prob {kind} {'0.1,0.5' if len(names) == 2 else '1,8,1'}`.")
+                          f"Write e.g. {RANGE_EXAMPLES[kind]}.")
     if numbers[0] >= numbers[1] or (kind == "quniform" and numbers[2] <= 0):
         raise ConfigError(f"{where}: {kind} needs low < high" + (" and q > 0" if kind == "quniform" else "")
                           + f", got {text.strip()!r}.")

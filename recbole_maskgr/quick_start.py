@@ -36,9 +36,8 @@ def check_dataset_name(name: str) -> None:
                           f"its parent in --data_path, e.g. --data_path={parent or '.'} --dataset={base or 'ml-100k'}.")
 
 
-def check_run_paths(config) -> None:
-    """Before the log file opens: the dataset name, and the folders this run writes (created now;
-    killed runs' temporary files in them are removed)."""
+def check_run_paths(config) -> list[str]:
+    """Before the log file opens: the dataset name, and the folders this run writes (returned)."""
     from recbole_maskgr.data.checks import uses_sids
     from recbole_maskgr.data.sid_settings import sid_cache_dir
 
@@ -47,7 +46,7 @@ def check_run_paths(config) -> None:
     folders = [output_dir(config["checkpoint_dir"], "checkpoint_dir")]
     if uses_sids(config):
         folders.append(output_dir(sid_cache_dir(config), "sid_cache_dir"))
-    clean_stale_temps(*folders)
+    return folders
 
 
 def check_inputs(config, resume: str | None = None) -> None:
@@ -155,7 +154,7 @@ def build(config, log=True):
 
     from recbole_maskgr.distributed import init_logger  # log files from rank 0 only
 
-    check_run_paths(config)  # before the log file, whose name holds the dataset's
+    clean_stale_temps(*check_run_paths(config))  # before the log file (named by the dataset); a run starts here
     init_seed(config["seed"], config["reproducibility"])
     if log:
         init_logger(config)

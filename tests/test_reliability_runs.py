@@ -195,8 +195,9 @@ def test_killed_runs_temporary_files_are_removed_at_the_next_start(workdir):
             saved / ".tmp-notes.txt", saved / f".tmp-otherhost-{dead.stdout.strip()}-abcd1234.pth"]
     for path in litter + kept:
         path.write_bytes(b"partial")
-    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved)})
-    quick_start.check_run_paths(config)
+    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "sid_levels": 0})
+    with pytest.raises(ConfigError, match="sid_levels"):  # a run starts (and fails its checks) at once
+        quick_start.build(config, log=False)
     assert [path.exists() for path in litter] == [False, False]
     assert all(path.exists() for path in kept)
 
