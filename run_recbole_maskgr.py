@@ -37,15 +37,15 @@ def run_distributed(args, models, config_files, overrides, command):
     from recbole_maskgr import distributed
     from recbole_maskgr.config import make_config
     from recbole_maskgr.files import output_dir
-    from recbole_maskgr.quick_start import check_inputs
+    from recbole_maskgr.quick_start import check_inputs, check_leaderboard
 
     ddp = distributed.check_launch(args.nproc, args.world_size, args.ip, args.port, args.group_offset)
-    for model in models:
-        check_inputs(make_config(model, args.dataset, config_files, cmd_args=overrides), args.resume)
     if len(models) == 1:  # rank 0 logs the results, as one process does
+        check_inputs(make_config(models[0], args.dataset, config_files, cmd_args=overrides), args.resume)
         task = (models[0], args.dataset, config_files, None, overrides, args.resume)
         distributed.launch(distributed.run_model, args=task, **ddp)
     else:
+        check_leaderboard(models, args.dataset, config_files, cmd_args=overrides)
         output_dir(args.results_dir, "--results_dir")
         task = (models, args.dataset, config_files, None, overrides, args.results_dir, command, args.overwrite_results)
         distributed.launch(distributed.run_leaderboard, args=task, **ddp)

@@ -39,7 +39,7 @@ def read_space(path: str) -> dict[str, SearchSetting]:
     space: dict[str, SearchSetting] = {}
     for number, raw in enumerate(raw_lines, start=1):
         where = f"Parameter file '{path}' line {number}"
-        text = _decode(raw, where).strip()
+        text = _decode(raw, where).lstrip("\ufeff").strip()  # a byte-order mark is not part of a name
         if not text or text.startswith("#"):
             continue
         setting = parse_line(text, number, where)

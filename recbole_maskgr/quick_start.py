@@ -238,6 +238,17 @@ def load_data_and_model(model_file: str):
     return config, model, dataset, train_data, valid_data, test_data
 
 
+def check_leaderboard(models: list[str], dataset: str, config_file_list=None, config_dict=None, cmd_args=None):
+    """Every model's settings and inputs, before hours of training; returns, per model, the settings
+    meant for the leaderboard's other models (accepted in its config too)."""
+    check_models(models)
+    known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
+    elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
+    for name in models:
+        check_inputs(make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name]))
+    return elsewhere
+
+
 def leaderboard(
     models: list[str],
     dataset: str,
@@ -251,11 +262,7 @@ def leaderboard(
     """Train and test each model on the same data, split and seed; one Markdown + JSON table that
     gains each model's row as soon as it is tested (`results/leaderboard-<dataset>.md`, or `-2`,
     `-3`, ... when that exists, unless `overwrite`)."""
-    check_models(models)
-    known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
-    elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
-    for name in models:  # every model's settings and inputs: fail before hours of training
-        check_inputs(make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name]))
+    elsewhere = check_leaderboard(models, dataset, config_file_list, config_dict, cmd_args)
     table = LeaderboardTable(models, dataset, results_dir, command, overwrite) if is_rank_zero() else None
     results = []
     for name in models:  # under DDP every rank has the same rows; rank 0 writes them

@@ -86,7 +86,7 @@ def test_output_paths_are_checked_before_the_search(workdir, capsys):
 
 def test_literal_values_keep_their_types(tmp_path):
     params = tmp_path / "space.test"
-    params.write_text("# comment\nhistory_tokens choice ['items', 'codes']\ntopk choice [[5, 10], [10]]\n"
+    params.write_text("\ufeff# comment\nhistory_tokens choice ['items', 'codes']\ntopk choice [[5, 10], [10]]\n"
                       "dropout_prob quniform 0.1,0.5,0.1\nlearning_rate loguniform [-8,-4]\n")
     space = read_space(str(params))
     assert space["history_tokens"].values == ("items", "codes")
