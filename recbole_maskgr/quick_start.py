@@ -30,7 +30,7 @@ class DatasetNotFoundError(ConfigError):
 
 def check_dataset_name(name: str) -> None:
     """A dataset is a folder name under data_path; a path would also land in log and checkpoint names."""
-    if name in ("", ".", "..") or "/" in name or (os.sep in name) or (os.altsep and os.altsep in name):
+    if name in ("", ".", "..") or any(sep in name for sep in {"/", os.sep, os.altsep} - {None}):
         parent, base = os.path.split(os.path.normpath(name))
         raise ConfigError(f"--dataset '{name}' must be a folder name, not a path. Name the folder in --dataset and "
                           f"its parent in --data_path, e.g. --data_path={parent or '.'} --dataset={base or 'ml-100k'}.")
