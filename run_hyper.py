@@ -9,6 +9,7 @@ Other `--key=value` options fix a setting for every trial.
 """
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -32,32 +33,29 @@ def parse_args(argv):
     return args, rest
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args, overrides = parse_args(argv)
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
-
-    quiet_recbole_chained_fillna()
+def search(args, overrides, argv) -> int:
     from recbole_maskgr import hyper
     from recbole_maskgr.config import ConfigError, make_config
+    from recbole_maskgr.files import output_dir, output_file
 
+    if args.tool.lower() != "hyperopt":
+        raise ConfigError(f"--tool={args.tool} is not supported: use --tool=hyperopt.")
     try:
-        if args.tool.lower() != "hyperopt":
-            raise ConfigError(f"--tool={args.tool} is not supported: use --tool=hyperopt.")
-        try:
-            import hyperopt  # noqa: F401
-        except ImportError as err:
-            raise ConfigError('run_hyper.py needs hyperopt: pip install -e ".[hyper]"') from err
-        config_files = args.config_files.split() if args.config_files else None
-        bigger = make_config(args.model, args.dataset, config_files, cmd_args=overrides)["valid_metric_bigger"]
-        tuner = hyper.tune(args.model, args.dataset, args.params_file, config_files, overrides,
-                           args.max_evals, args.algo, args.early_stop)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        import hyperopt  # noqa: F401
+    except ImportError as err:
+        raise ConfigError('run_hyper.py needs hyperopt: pip install -e ".[hyper]"') from err
+    if args.output_file:  # outputs are checked before the first trial, not after the last
+        output_file(args.output_file, "--output_file")
+    if args.results_dir:
+        output_dir(args.results_dir, "--results_dir")
+    config_files = args.config_files.split() if args.config_files else None
+    bigger = make_config(args.model, args.dataset, config_files, cmd_args=overrides)["valid_metric_bigger"]
+    tuner = hyper.tune(args.model, args.dataset, args.params_file, config_files, overrides,
+                       args.max_evals, args.algo, args.early_stop)
     rows = hyper.trial_rows(tuner)
     best = hyper.best_row(rows, bigger)
     if args.output_file:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output_file)), exist_ok=True)
         tuner.export_result(output_file=args.output_file)
     if args.results_dir:
         command = "python run_hyper.py " + " ".join(shlex.quote(a) for a in argv)
@@ -69,6 +67,14 @@ def main(argv=None):
     print(f"best valid result: {dict(result['best_valid_result'] or {})}")
     print(f"test result: {dict(result['test_result'] or {})}")
     return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args, overrides = parse_args(argv)
+    from recbole_maskgr.cli import run_cli
+
+    return run_cli(lambda: search(args, overrides, argv))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ def parse_args(argv):
     parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     parser.add_argument("--resume", default=None, help="checkpoint to continue training from")
     parser.add_argument("--results_dir", default="results", help="where leaderboard tables are written")
+    parser.add_argument("--overwrite_results", action="store_true",
+                        help="rewrite results/leaderboard-<dataset>.md instead of starting -2, -3, ...")
     args, rest = parser.parse_known_args(argv)
     for item in rest:
         if not (item.startswith("--") and "=" in item):
@@ -31,50 +33,47 @@ def parse_args(argv):
 
 
 def run_distributed(args, models, config_files, overrides, command):
-    """The same run in `--nproc` DDP processes; settings are checked here first, for a one-line error."""
+    """The same run in `--nproc` DDP processes; every input is checked here first, for a one-line error."""
     from recbole_maskgr import distributed
     from recbole_maskgr.config import make_config
+    from recbole_maskgr.files import output_dir
+    from recbole_maskgr.quick_start import check_inputs, check_leaderboard
 
-    for model in models:
-        make_config(model, args.dataset, config_files, cmd_args=overrides)
-    ddp = dict(nproc=args.nproc, world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
+    ddp = distributed.check_launch(args.nproc, args.world_size, args.ip, args.port, args.group_offset)
     if len(models) == 1:  # rank 0 logs the results, as one process does
+        check_inputs(make_config(models[0], args.dataset, config_files, cmd_args=overrides), args.resume)
         task = (models[0], args.dataset, config_files, None, overrides, args.resume)
         distributed.launch(distributed.run_model, args=task, **ddp)
     else:
-        task = (models, args.dataset, config_files, None, overrides, args.results_dir, command)
+        check_leaderboard(models, args.dataset, config_files, cmd_args=overrides)
+        output_dir(args.results_dir, "--results_dir")
+        task = (models, args.dataset, config_files, None, overrides, args.results_dir, command, args.overwrite_results)
         distributed.launch(distributed.run_leaderboard, args=task, **ddp)
+
+
+def run(args, overrides, argv) -> int:
+    from recbole_maskgr import quick_start
+    from recbole_maskgr.results import check_models
+
+    models = check_models([m.strip() for m in args.model.split(",") if m.strip()])
+    config_files = args.config_files.split() if args.config_files else None
+    command = "python run_recbole_maskgr.py " + " ".join(shlex.quote(a) for a in argv)
+    if args.nproc != 1 or args.world_size > 0:
+        run_distributed(args, models, config_files, overrides, command)
+    elif len(models) == 1:
+        quick_start.run(models[0], args.dataset, config_files, cmd_args=overrides, resume=args.resume)
+    else:
+        quick_start.leaderboard(models, args.dataset, config_files, cmd_args=overrides, results_dir=args.results_dir,
+                                command=command, overwrite=args.overwrite_results)
+    return 0
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, overrides = parse_args(argv)
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.cli import run_cli
 
-    quiet_recbole_chained_fillna()
-    from recbole_maskgr.config import ConfigError
-    from recbole_maskgr.trainer.checkpoint import CheckpointError
-
-    models = [m.strip() for m in args.model.split(",") if m.strip()]
-    config_files = args.config_files.split() if args.config_files else None
-    try:
-        from recbole_maskgr import quick_start
-
-        command = "python run_recbole_maskgr.py " + " ".join(shlex.quote(a) for a in argv)
-        if args.nproc > 1 or args.world_size > 0:
-            run_distributed(args, models, config_files, overrides, command)
-        elif len(models) == 1:
-            quick_start.run(models[0], args.dataset, config_files, cmd_args=overrides, resume=args.resume)
-        else:
-            quick_start.leaderboard(
-                models, args.dataset, config_files, cmd_args=overrides, results_dir=args.results_dir, command=command
-            )
-    except (ConfigError, CheckpointError, ValueError) as err:  # our checks raise these with the fix
-        print(f"error: {err}", file=sys.stderr)
-        for note in getattr(err, "__notes__", []):  # e.g. which file continues the run
-            print(note, file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: run(args, overrides, argv))
 
 
 if __name__ == "__main__":

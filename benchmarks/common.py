@@ -30,9 +30,10 @@ def command_line() -> str:
 
 
 def write_json(path: str, payload: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, default=str)
+    """Atomically: a benchmark killed while writing leaves the previous file whole."""
+    from recbole_maskgr.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
 def header(title: str, extra: str = "") -> str:

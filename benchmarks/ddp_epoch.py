@@ -74,9 +74,9 @@ def main(argv=None) -> None:
     parser.add_argument("--machine-note", default="", help="what else ran on the machine (written in the results)")
     parser.add_argument("--from-runs", default=None, help="tabulate runs printed by a stopped run (JSON list)")
     args = parser.parse_args(argv)
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.compat import quiet_recbole_warnings
 
-    quiet_recbole_chained_fillna()
+    quiet_recbole_warnings()
     config_dict = {"data_path": args.data_path, "epochs": 1, "show_progress": False, "state": "WARNING",
                    "checkpoint_dir": args.work_dir, "sid_cache_dir": os.path.join(args.work_dir, "sid_cache")}
     setups = args.setups.split(",")

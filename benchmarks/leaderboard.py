@@ -8,8 +8,9 @@ one split, one seed.
     python benchmarks/leaderboard.py --full
 
 Each model runs in its own process (so peak memory is its own), with one torch thread per job.
-Writes results/<dataset>.md and results/<dataset>.json (or --out). Notes written by hand below the
-line `<!-- notes -->` of an existing .md are kept when the table is rewritten.
+Writes results/<dataset>.md and results/<dataset>.json (or --out), updated as each model finishes;
+when they exist already, results/<dataset>-2.md (-3, ...) unless --overwrite is given. Notes
+written by hand below the line `<!-- notes -->` of an existing .md are kept when it is overwritten.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-beauty", help="a folder under --data-path")
     parser.add_argument("--out", default=None, help="default results/<dataset>")
     parser.add_argument("--reuse", action="store_true", help="keep models whose result is already in the runs folder")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite --out's table, not -2, -3, ...")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="extra setting")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -96,11 +98,20 @@ def main() -> None:
         run_one(args.one, json.loads(args.settings), args.result)
         return
 
-    from recbole_maskgr.config import known_settings
+    from recbole_maskgr.cli import run_cli
 
-    models = [m for m in args.models.split(",") if m]
+    sys.exit(run_cli(lambda: leaderboard(args)))
+
+
+def leaderboard(args) -> int:
+    from recbole_maskgr.config import known_settings
+    from recbole_maskgr.files import output_file
+    from recbole_maskgr.results import check_models, claim_table
+
+    models = check_models([m.strip() for m in args.models.split(",") if m.strip()])
     args.out = args.out or os.path.join(REPO, "results", args.dataset)
-    work = os.path.abspath(args.out + "-runs")
+    output_file(args.out + ".md", "--out")  # before any training
+    work = os.path.abspath(args.out + "-runs")  # named after --out itself, so --reuse finds earlier runs
     os.makedirs(work, exist_ok=True)
     settings = {}
     for model in models:
@@ -147,26 +158,43 @@ def main() -> None:
         with open(out_json, encoding="utf-8") as handle:
             return model, json.load(handle)
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = {m: r for m, r in pool.map(launch, models) if r is not None}
-
-    rows = [row_of(results[m]) for m in models if m in results]
+    stem = claim_table(args.out, args.overwrite)
     budget = "full (paper scale)" if args.full else f"CPU budget: {args.budget_minutes:g} min training per model"
+    meta = {"dataset": args.dataset, "budget": budget, "jobs": args.jobs, "settings": settings}
+    results = {}  # model -> its result, or None when it failed
+    write_table(stem, models, results, meta)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for done in as_completed([pool.submit(launch, m) for m in models]):
+            model, results[model] = done.result()
+            write_table(stem, models, results, meta)  # each model's row is on disk as soon as it is known
+    print(write_table(stem, models, results, meta))
+    return 0
+
+
+def write_table(stem: str, models: list[str], results: dict, meta: dict) -> str:
+    """`<stem>.md` and `.json` with the rows of the models finished so far; returns the Markdown."""
+    from recbole_maskgr.results import write_tables
+
+    finished = {m: r for m, r in results.items() if r is not None}
+    rows = [row_of(finished[m]) for m in models if m in finished]
     columns = ["model", *METRICS, "parameters", "train_s", "epochs", "eval_users_per_s", "passes_per_user",
                "peak_rss_mb"]
-    text = header(f"{args.dataset} leaderboard", f"\n{budget}; {args.jobs} job(s) at once, 1 torch thread each.\n")
+    status = f"{len(rows)} of {len(models)} models finished"
+    for label, names in (("failed", [m for m in models if m in results and m not in finished]),
+                         ("still to run", [m for m in models if m not in results])):
+        status += f"; {label}: {', '.join(names)}" if names else ""
+    text = header(f"{meta['dataset']} leaderboard", f"\n{meta['budget']}; {meta['jobs']} job(s) at once, 1 torch "
+                  f"thread each.  \nStatus: {status}\n")
     text += "\n" + markdown_table(rows, columns)
     marker = "<!-- notes -->"
-    if os.path.isfile(args.out + ".md"):
-        with open(args.out + ".md", encoding="utf-8") as handle:
+    if os.path.isfile(stem + ".md"):
+        with open(stem + ".md", encoding="utf-8") as handle:
             old = handle.read()
         if marker in old:
             text += "\n" + marker + old.split(marker, 1)[1]
-    with open(args.out + ".md", "w", encoding="utf-8") as handle:
-        handle.write(text)
-    write_json(args.out + ".json", {"machine": machine(), "versions": versions(), "budget": budget,
-                                    "settings": settings, "rows": rows, "results": results})
-    print(text)
+    write_tables(stem, text, {"machine": machine(), "versions": versions(), "budget": meta["budget"],
+                              "settings": meta["settings"], "rows": rows, "results": finished})
+    return text
 
 
 if __name__ == "__main__":

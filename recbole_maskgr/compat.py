@@ -27,18 +27,24 @@ def apply_numpy_aliases() -> None:
             setattr(np, alias, getattr(np, target))
 
 
-def quiet_recbole_chained_fillna() -> None:
-    """Hide the one pandas FutureWarning RecBole 1.2.1 triggers on every run (`feat[field].fillna(...,
-    inplace=True)` in its dataset module), and nothing else: other warnings stay visible."""
+# (message regex, module regex) of the FutureWarnings RecBole 1.2.1 triggers on every run
+RECBOLE_NOISE = (
+    # `feat[field].fillna(..., inplace=True)` in its dataset module (pandas >= 2.2)
+    (r"A value is trying to be set on a copy of a DataFrame or Series through chained assignment "
+     r"using an inplace method", r"recbole\.data\.dataset\.dataset$"),
+    # `amp.GradScaler(enabled=...)` in its trainer (torch >= 2.4)
+    (r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated", r"recbole\.trainer\.trainer$"),
+)
+
+
+def quiet_recbole_warnings() -> None:
+    """Hide exactly RecBole's own FutureWarnings above (raised in RecBole's modules), nothing else:
+    other warnings, and the same warnings from other code, stay visible. Idempotent; every entry
+    point calls it (command lines, DDP workers, `quick_start`)."""
     import warnings
 
-    warnings.filterwarnings(
-        "ignore",
-        message="A value is trying to be set on a copy of a DataFrame or Series through chained assignment "
-        "using an inplace method",
-        category=FutureWarning,
-        module=r"recbole\.data\.dataset\.dataset",
-    )
+    for message, module in RECBOLE_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning, module=module)
 
 
 def init_device(settings: dict) -> None:

@@ -1,25 +1,141 @@
-"""Atomic file writes shared by checkpoints and SID caches: a crash never leaves half a file."""
+"""Files we write: atomic writes (a crash never leaves half a file), names claimed per run, output
+folders checked before long work, and the temporary files of killed runs swept up."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import socket
 import tempfile
+import time
 
 import torch
 
+from recbole_maskgr.config import ConfigError
 
-def atomic_save(obj, path: str) -> None:
-    """torch.save to a temporary file next to `path`, fsync, then rename over `path`."""
+TEMP_PREFIX = ".tmp-"
+# .tmp-<host>-<pid>-<random><suffix> (this release) or .tmp-<random>.pth (older releases)
+_TEMP_NAME = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-)?[A-Za-z0-9_]{8}(?:\.pth|\.md|\.json)$")
+LEGACY_TEMP_AGE_S = 3600  # an old-style temp name says nothing about its writer: wait an hour
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+
+
+def atomic_write(path: str, write, suffix: str = "") -> None:
+    """`write(binary handle)` into a temporary file next to `path`, fsync, then rename over `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_host()}-{os.getpid()}-", suffix=suffix, dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save(obj, path: str) -> None:
+    """torch.save, atomically."""
+    atomic_write(path, lambda handle: torch.save(obj, handle), ".pth")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """A UTF-8 text file (a results table), atomically."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), os.path.splitext(path)[1])
+
+
+def _writer_gone(match: re.Match, path: str) -> bool:
+    """Whether the run that wrote this temporary file has ended (so its file is litter)."""
+    if match.group("pid") is None:
+        return time.time() - os.path.getmtime(path) > LEGACY_TEMP_AGE_S
+    if match.group("host") != _host():
+        return False  # a run on another machine sharing the folder: not ours to judge
+    try:
+        os.kill(int(match.group("pid")), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def clean_stale_temps(*folders) -> list[str]:
+    """Delete our temporary files (`.tmp-...`) whose writing run was killed; only in `folders`."""
+    removed = []
+    for folder in filter(None, folders):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            match = _TEMP_NAME.match(name)
+            path = os.path.join(folder, name)
+            try:
+                if match and os.path.isfile(path) and _writer_gone(match, path):
+                    os.remove(path)
+                    removed.append(path)
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove
+    return removed
+
+
+def try_claim(path: str) -> bool:
+    """Create `path` empty if nobody has it (atomic, O_EXCL): True when this process now owns the name."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+def claim_name(path: str, taken=lambda candidate: False) -> str:
+    """`path`, or `<stem>-2<ext>`, `-3`, ... : the first name nobody has, claimed with `try_claim` (an
+    empty file the caller then replaces). `taken(candidate)` marks names in use by other means (e.g. a
+    sibling file of the same run)."""
+    stem, ext = os.path.splitext(str(path))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    for number in itertools.count(1):
+        candidate = str(path) if number == 1 else f"{stem}-{number}{ext}"
+        if not taken(candidate) and try_claim(candidate):
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def _folder_problem(path: str) -> str | None:
+    """Why `path` cannot be a folder we write to (created later if missing), or None; creates nothing."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):  # the nearest part that exists must be a writable folder
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return "it is a file, not a folder" if probe == os.path.abspath(path) else f"'{probe}' is a file"
+    return None if os.access(probe, os.W_OK | os.X_OK) else f"'{probe}' is not writable"
+
+
+def output_dir(path: str, option: str) -> str:
+    """Check the folder `option` names before long work (it may not exist yet)."""
+    problem = _folder_problem(path)
+    if problem:
+        raise ConfigError(f"{option} '{path}' cannot be used: {problem}. Name a writable folder (it is "
+                          "created if missing).")
+    return path
+
+
+def output_file(path: str, option: str) -> str:
+    """Check a file `option` will write, before long work (its folder may not exist yet)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        problem = "it is a folder"
+    else:
+        problem = _folder_problem(folder)
+        problem = problem and f"its folder '{folder}': {problem}"
+    if problem:
+        raise ConfigError(f"{option} '{path}' cannot be written: {problem}. Name a file in a writable folder.")
+    return path

@@ -8,12 +8,12 @@ same search (random draws, never one twice) with the generator hyperopt expects.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
 
 from recbole_maskgr.config import ConfigError
+from recbole_maskgr.files import atomic_write_text
 
 HYPER_ALGOS = ("exhaustive", "random", "bayes")
 
@@ -66,6 +66,27 @@ def default_params_file(model: str) -> str:
     return str(own if own.is_file() else folder / "default.test")
 
 
+def checked_space(model: str, dataset: str, params_file: str, config_files=None, cmd_args=None) -> dict:
+    """The parsed search space, each value tried in a Config first: a typo, a setting also fixed on
+    the command line or a value of the wrong type is refused before the first trial trains."""
+    from recbole_maskgr.config import make_config
+    from recbole_maskgr.hyper_space import read_space, trial_values
+
+    space = read_space(params_file)
+    fixed = {arg[2:].partition("=")[0] for arg in cmd_args or []}
+    if set(space) & fixed:
+        raise ConfigError(f"{', '.join(sorted(set(space) & fixed))} is both searched ({params_file}) and fixed on "
+                          "the command line; drop one.")
+    for setting in space.values():
+        for value in trial_values(setting):
+            try:
+                make_config(model, dataset, config_files, {setting.name: value}, cmd_args)
+            except ConfigError as err:
+                message = str(err).replace(" in config_dict", "")
+                raise ConfigError(f"Parameter file '{params_file}' line {setting.line}: {message}") from None
+    return space
+
+
 def tune(model: str, dataset: str, params_file: str | None = None, config_files=None, cmd_args=None,
          max_evals: int = 100, algo: str = "exhaustive", early_stop: int = 10):
     """Run the search; returns the HyperTuning object (its `params2result` holds every trial)."""
@@ -73,21 +94,20 @@ def tune(model: str, dataset: str, params_file: str | None = None, config_files=
 
     from recbole.trainer.hyper_tuning import HyperTuning, _spacesize
 
+    from recbole_maskgr.hyper_space import hyperopt_space
+
     if algo not in HYPER_ALGOS:
         raise ConfigError(f"--algo must be one of {', '.join(HYPER_ALGOS)}, got '{algo}'.")
     params_file = params_file or default_params_file(model)
-    if not os.path.isfile(params_file):
-        raise ConfigError(f"Parameter file not found: '{params_file}' (--params_file). Write lines like "
-                          "`learning_rate choice [0.001,0.0005]`.")
-    with open(params_file, encoding="utf-8") as handle:
-        tuned = {line.split()[0] for line in handle if len(line.split()) >= 3}
-    fixed = {arg[2:].partition("=")[0] for arg in cmd_args or []}
-    if tuned & fixed:
-        raise ConfigError(f"{', '.join(sorted(tuned & fixed))} is both searched ({params_file}) and fixed on the "
-                          "command line; drop one.")
+    space = checked_space(model, dataset, params_file, config_files, cmd_args)
+    ranged = [setting for setting in space.values() if setting.kind != "choice"]
+    if algo == "exhaustive" and ranged:
+        raise ConfigError(f"Parameter file '{params_file}' line {ranged[0].line}: --algo=exhaustive tries "
+                          f"combinations of `choice` lines, but '{ranged[0].name}' is {ranged[0].kind}. Use "
+                          "--algo=random or --algo=bayes, or list its values with choice.")
     objective = partial(objective_function, model=model, dataset=dataset, cmd_args=cmd_args)
     chosen = exhaustive_search if algo == "exhaustive" else algo
-    tuner = HyperTuning(objective, params_file=params_file, fixed_config_file_list=config_files,
+    tuner = HyperTuning(objective, space=hyperopt_space(space), fixed_config_file_list=config_files,
                         algo=chosen, max_evals=max_evals, early_stop=early_stop)
     if algo == "exhaustive":
         tuner.max_evals = int(min(max_evals, _spacesize(tuner.space)))
@@ -120,9 +140,6 @@ def write_table(rows: list[dict], best: dict, stem: str, command: str) -> str:
     for row in rows:
         lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
     markdown = "\n".join(lines) + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
-    with open(stem + ".md", "w", encoding="utf-8") as handle:
-        handle.write(markdown)
-    with open(stem + ".json", "w", encoding="utf-8") as handle:
-        json.dump({"command": command, "best": best, "rows": rows}, handle, indent=2)
+    atomic_write_text(stem + ".md", markdown)
+    atomic_write_text(stem + ".json", json.dumps({"command": command, "best": best, "rows": rows}, indent=2))
     return markdown

@@ -7,23 +7,58 @@ few functions do the same job with the plugin's resolution and safe checkpoints.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import time
 from logging import getLogger
 
-import torch
-
+from recbole_maskgr.compat import quiet_recbole_warnings
 from recbole_maskgr.config import ConfigError, get_model, known_settings, make_config
 from recbole_maskgr.distributed import is_rank_zero
+from recbole_maskgr.files import clean_stale_temps, output_dir
 from recbole_maskgr.hyper import objective_function  # noqa: F401  (RecBole's HyperTuning API, kept here)
-
-LEADERBOARD_METRICS = ["recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr@10"]
+from recbole_maskgr.results import (  # noqa: F401  (leaderboard_rows, machine_description: kept here)
+    LeaderboardTable,
+    check_models,
+    leaderboard_rows,
+    machine_description,
+)
 
 
 class DatasetNotFoundError(ConfigError):
     """The dataset's atomic files are not where RecBole will look."""
+
+
+def check_dataset_name(name: str) -> None:
+    """A dataset is a folder name under data_path; a path would also land in log and checkpoint names."""
+    if name in ("", ".", "..") or any(sep in name for sep in {"/", os.sep, os.altsep} - {None}):
+        parent, base = os.path.split(os.path.normpath(name))
+        raise ConfigError(f"--dataset '{name}' must be a folder name, not a path. Name the folder in --dataset and "
+                          f"its parent in --data_path, e.g. --data_path={parent or '.'} --dataset={base or 'ml-100k'}.")
+
+
+def check_run_paths(config) -> list[str]:
+    """Before the log file opens: the dataset name, and the folders this run writes (returned)."""
+    from recbole_maskgr.data.checks import uses_sids
+    from recbole_maskgr.data.sid_settings import sid_cache_dir
+
+    quiet_recbole_warnings()
+    check_dataset_name(str(config["dataset"]))
+    folders = [output_dir(config["checkpoint_dir"], "checkpoint_dir")]
+    if uses_sids(config):
+        folders.append(output_dir(sid_cache_dir(config), "sid_cache_dir"))
+    return folders
+
+
+def check_inputs(config, resume: str | None = None) -> None:
+    """Every check a run makes before long work: paths, settings, atomic files, the `--resume` file.
+    The DDP launcher runs it before any worker starts, so a bad input is one line, not N tracebacks."""
+    from recbole_maskgr.data.checks import check_resume_file, validate_inputs
+
+    check_run_paths(config)
+    check_dataset_files(config)
+    validate_inputs(config)  # settings and atomic files, before SID embedding or training
+    if resume:
+        check_resume_file(resume, config)
 
 
 def check_dataset_files(config) -> None:
@@ -49,10 +84,8 @@ def create_dataset(config):
     from recbole.utils import ModelType
 
     from recbole_maskgr.data.verbatim import verbatim_dataset
-    from recbole_maskgr.data.checks import validate_inputs
 
-    check_dataset_files(config)
-    validate_inputs(config)  # settings and atomic files, before SID embedding or training
+    check_inputs(config)
     model_class = get_model(config["model"])
     dataset_class = getattr(model_class, "dataset_class", None)
     if dataset_class is None:
@@ -121,6 +154,7 @@ def build(config, log=True):
 
     from recbole_maskgr.distributed import init_logger  # log files from rank 0 only
 
+    clean_stale_temps(*check_run_paths(config))  # before the log file (named by the dataset); a run starts here
     init_seed(config["seed"], config["reproducibility"])
     if log:
         init_logger(config)
@@ -204,40 +238,15 @@ def load_data_and_model(model_file: str):
     return config, model, dataset, train_data, valid_data, test_data
 
 
-def machine_description() -> str:
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name(0)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-
-
-def leaderboard_rows(results: list[dict]) -> list[dict]:
-    rows = []
-    for result in results:
-        test = result["test_result"] or {}
-        row = {"model": result["model"]}
-        row.update({metric: float(test.get(metric, float("nan"))) for metric in LEADERBOARD_METRICS})
-        row.update(
-            train_time_s=round(result["train_time_s"], 1),
-            eval_time_s=round(result["test_eval_time_s"], 1),
-            parameters=result["parameters"],
-        )
-        rows.append(row)
-    return rows
-
-
-def leaderboard_markdown(rows: list[dict], header: str) -> str:
-    columns = ["model", *LEADERBOARD_METRICS, "train_time_s", "eval_time_s", "parameters"]
-    lines = [header, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [f"{row[c]:.4f}" if c in LEADERBOARD_METRICS else str(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def check_leaderboard(models: list[str], dataset: str, config_file_list=None, config_dict=None, cmd_args=None):
+    """Every model's settings and inputs, before hours of training; returns, per model, the settings
+    meant for the leaderboard's other models (accepted in its config too)."""
+    check_models(models)
+    known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
+    elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
+    for name in models:
+        check_inputs(make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name]))
+    return elsewhere
 
 
 def leaderboard(
@@ -248,43 +257,18 @@ def leaderboard(
     cmd_args: list[str] | None = None,
     results_dir: str = "results",
     command: str | None = None,
+    overwrite: bool = False,
 ) -> list[dict]:
-    """Train and test each model on the same data, split and seed; write one Markdown + JSON table."""
-    known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
-    elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
-    for name in models:  # a setting no model reads, or of a wrong type: fail before hours of training
-        make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name])
-    results = [run(name, dataset, config_file_list, config_dict, cmd_args, known_elsewhere=elsewhere[name])
-               for name in models]
-    rows = leaderboard_rows(results)
-    if not is_rank_zero():  # under DDP every rank has the same rows; one writes them
-        return rows
-    import recbole
-
-    meta = {
-        "dataset": dataset,
-        "command": command,
-        "machine": machine_description(),
-        "versions": {"recbole": recbole.__version__, "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    os.makedirs(results_dir, exist_ok=True)
-    stem = os.path.join(results_dir, f"leaderboard-{dataset}")
-    header = (
-        f"# Leaderboard: {dataset}\n\nCommand: `{command}`  \nMachine: {meta['machine']}  \n"
-        f"Versions: recbole {meta['versions']['recbole']}, torch {meta['versions']['torch']}  \nDate: {meta['date']}"
-    )
-    markdown = leaderboard_markdown(rows, header)
-    with open(stem + ".md", "w", encoding="utf-8") as handle:
-        handle.write(markdown)
-    with open(stem + ".json", "w", encoding="utf-8") as handle:
-        json.dump({**meta, "rows": rows, "results": [_jsonable(r) for r in results]}, handle, indent=2)
-    print(markdown)
-    getLogger().info(f"Leaderboard written to {stem}.md and {stem}.json")
-    return rows
-
-
-def _jsonable(result: dict) -> dict:
-    from recbole_maskgr.trainer.checkpoint import to_plain
-
-    return json.loads(json.dumps(to_plain(result), default=str))
+    """Train and test each model on the same data, split and seed; one Markdown + JSON table that
+    gains each model's row as soon as it is tested (`results/leaderboard-<dataset>.md`, or `-2`,
+    `-3`, ... when that exists, unless `overwrite`)."""
+    elsewhere = check_leaderboard(models, dataset, config_file_list, config_dict, cmd_args)
+    table = LeaderboardTable(models, dataset, results_dir, command, overwrite) if is_rank_zero() else None
+    results = []
+    for name in models:  # under DDP every rank has the same rows; rank 0 writes them
+        results.append(run(name, dataset, config_file_list, config_dict, cmd_args, known_elsewhere=elsewhere[name]))
+        if table is not None:
+            table.add(results[-1])
+    if table is not None:
+        print(table.markdown)
+    return leaderboard_rows(results)

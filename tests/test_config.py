@@ -133,13 +133,13 @@ def test_unknown_preset_names_the_shipped_ones():
 def test_only_recboles_chained_fillna_warning_is_hidden():
     import warnings
 
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.compat import quiet_recbole_warnings
 
     chained = ("A value is trying to be set on a copy of a DataFrame or Series through chained assignment using an "
                "inplace method.\nThe behavior will change in pandas 3.0.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        quiet_recbole_chained_fillna()
+        quiet_recbole_warnings()
         for message, module in [(chained, "recbole.data.dataset.dataset"), ("something else", "recbole.data.dataset.dataset"),
                                 (chained, "my_own_code")]:
             warnings.warn_explicit(message, FutureWarning, "dataset.py", 1, module=module)

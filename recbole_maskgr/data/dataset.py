@@ -12,7 +12,6 @@ split shares ``item_sid``.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ from ..sid.collaborative import collaborative_embeddings, interactions_digest  #
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
 from ..distributed import local_rank_zero_first  # noqa: E402
-from .sid_settings import sid_config_value, sid_text_fields  # noqa: E402
+from .sid_settings import sid_cache_dir, sid_config_value, sid_text_fields  # noqa: E402
 
 
 def _format_float(value: float) -> str:
@@ -161,9 +160,7 @@ class SIDSequentialDataset(SequentialDataset):
         seed = sid_config_value(config, "sid_seed")
         if seed is None:
             seed = config["seed"] if config["seed"] is not None else 2020
-        cache_dir = sid_config_value(config, "sid_cache_dir")
-        if cache_dir is None:
-            cache_dir = os.path.join(config["checkpoint_dir"] or "saved", "sid_cache")
+        cache_dir = sid_cache_dir(config)
         device = config["device"] if config["device"] is not None else "cpu"
         tokenizer = SIDTokenizer(
             text_encoder=sid_config_value(config, "sid_text_encoder"),

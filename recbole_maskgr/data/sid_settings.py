@@ -24,6 +24,14 @@ def sid_config_value(config, key: str):
     return sid_defaults()[key] if value is None else value
 
 
+def sid_cache_dir(config) -> str:
+    """Where the SID tables are cached: `sid_cache_dir`, else `<checkpoint_dir>/sid_cache`."""
+    import os
+
+    folder = sid_config_value(config, "sid_cache_dir")
+    return os.path.join(config["checkpoint_dir"] or "saved", "sid_cache") if folder is None else folder
+
+
 def sid_text_fields(config) -> list[str]:
     """`sid_text_fields` as a list (a single name may be written alone)."""
     fields = sid_config_value(config, "sid_text_fields")

@@ -9,9 +9,9 @@ a copied or tampered checkpoint cannot make a run overwrite files outside its ``
 
 from __future__ import annotations
 
-import itertools
 import os
 
+from recbole_maskgr.files import claim_name
 from recbole_maskgr.trainer.checkpoint import CheckpointError
 
 
@@ -25,21 +25,20 @@ def claim_checkpoint_name(path: str) -> str:
     """This run's best-checkpoint path: `path`, or `<stem>-2.pth`, `-3`, ... when another run has it.
 
     RecBole names checkpoints by model and second, so two runs started in the same second would
-    share a name. The name is claimed atomically (O_EXCL) with an empty placeholder that the first
-    save replaces; a name whose best or rolling file exists belongs to another run.
+    share a name. The name is claimed atomically with an empty placeholder that the first save
+    replaces; a name whose best or rolling file exists belongs to another run.
     """
-    stem, ext = os.path.splitext(str(path))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    for number in itertools.count(1):
-        candidate = str(path) if number == 1 else f"{stem}-{number}{ext}"
-        if os.path.exists(last_checkpoint_path(candidate)):
-            continue
-        try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            continue
-        return candidate
-    raise AssertionError("unreachable")
+    return claim_name(path, taken=lambda candidate: os.path.exists(last_checkpoint_path(candidate)))
+
+
+def release_claim(path: str | None) -> None:
+    """Remove a claimed name's empty placeholder (the run stopped before its first save); a file
+    with content is a checkpoint and stays."""
+    try:
+        if path and os.path.getsize(path) == 0:
+            os.remove(path)
+    except OSError:
+        pass  # never claimed, or already gone
 
 
 def previous_best_file(checkpoint: dict, resume_file: str) -> str | None:

@@ -39,7 +39,8 @@ from recbole_maskgr.trainer.checkpoint import (
     to_plain,
 )
 from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, budget_spent, loader_rng_state
-from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
+from recbole_maskgr.trainer.run_files import (claim_checkpoint_name, last_checkpoint_path, previous_best_file,
+                                              release_claim)
 
 
 class NonFiniteLossError(ValueError):
@@ -73,6 +74,7 @@ class SafeCheckpointMixin:
         self._finished = False
         self._last_written = None
         self._carried_best = None  # the resumed run's best checkpoint, re-saved under this run's name
+        self._claimed_file = None  # the best-checkpoint name this process claimed (rank 0 only)
 
     @property
     def last_checkpoint_file(self) -> str:
@@ -105,6 +107,7 @@ class SafeCheckpointMixin:
             self.logger.info(f"Training budget of {budget} spent; best validation result kept.")
             return self.best_valid_score, self.best_valid_result
         except BaseException as err:  # a crash, Ctrl-C, NaN: say which file continues the run
+            release_claim(self._claimed_file)  # no empty best file when it never got its first save
             if saved and os.path.isfile(self.last_checkpoint_file) and self.last_checkpoint_file not in str(err):
                 err.add_note(f"Continue this run with --resume={self.last_checkpoint_file}")
                 self.logger.error(f"Training stopped ({type(err).__name__}); continue with --resume={self.last_checkpoint_file}")
@@ -112,7 +115,7 @@ class SafeCheckpointMixin:
 
     def _claim_files(self) -> None:
         """Claim this run's checkpoint names, put a resumed run's best there, and say where resuming starts."""
-        self.saved_model_file = claim_checkpoint_name(self.saved_model_file)
+        self.saved_model_file = self._claimed_file = claim_checkpoint_name(self.saved_model_file)
         if self._carried_best is not None:
             self._write(dict(self._carried_best, best_model_file=self.saved_model_file), self.saved_model_file, False)
         self.logger.info(f"Checkpoints: best {self.saved_model_file}; to continue after a stop: "
@@ -288,11 +291,5 @@ def make_safe(trainer_class: type) -> type:
     return type(f"Safe{trainer_class.__name__}", (SafeCheckpointMixin, trainer_class), {})
 
 
-__all__ = [
-    "SafeCheckpointMixin",
-    "make_safe",
-    "data_fingerprint",
-    "CheckpointError",
-    "NonFiniteLossError",
-    "last_checkpoint_path",
-]
+__all__ = ["SafeCheckpointMixin", "make_safe", "data_fingerprint", "CheckpointError", "NonFiniteLossError",
+           "last_checkpoint_path"]
