@@ -234,3 +234,22 @@ def recbole_sequence(dataset: str, data_path: str, user: str) -> list:
     history = test["item_id_list"][row][: test["item_length"][row]].tolist()
     tokens = [built.id2token("item_id", i) for i in [*history, int(test["item_id"][row])]]
     return [int(token[-2:]) for token in tokens]
+
+
+@pytest.mark.parametrize("reviews, meta, message", [
+    (['[1, 2]'], None, "line 1 is a list, not an object {...}."),
+    ([review_2014(0, 1, T0), '{"reviewerID": "U", "asin": "I", "overall": 5}'], None,
+     "line 2 has no 'unixReviewTime' field; every Amazon 2014 review needs"),
+    (['{"reviewerID": "U", "asin": "I", "unixReviewTime": 1, "overall": "five"}'], None,
+     "line 1: 'overall' is 'five', not a number."),
+    ([meta_2014(1)], None, "(Did you swap --reviews and --meta?)"),
+    ([review_2014(0, 1, T0)], [meta_2023(1)], "it looks like Amazon 2023 metadata"),
+    ([review_2014(0, 1, T0)], [meta_2014(2), "{'title': 'x'}"], "line 2 has no 'asin' field"),
+])
+def test_bad_input_is_one_error_line(tmp_path, capsys, reviews, meta, message):
+    argv = ["amazon", "--reviews", str(write(tmp_path / "r.json", reviews, gzipped=False)), "--out", str(tmp_path / "o")]
+    if meta:
+        argv += ["--meta", str(write(tmp_path / "m.json", meta, gzipped=False))]
+    code, err = run_convert(argv, capsys)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
