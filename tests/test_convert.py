@@ -253,3 +253,8 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, reviews, meta, message):
     code, err = run_convert(argv, capsys)
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_missing_amazon_dataset_points_to_the_converter(workdir, capsys):
+    assert run_recbole_maskgr.main(["--model=SASRec", "--dataset=amazon-toys-games", "--data_path=nowhere"]) == 2
+    assert "python -m recbole_maskgr.convert amazon --reviews FILE" in capsys.readouterr().err
