@@ -41,6 +41,7 @@ def shopping() -> list:
     rows += [(TIE_USER, TIE_FIRST, tie_day), (TIE_USER, TIE_SECOND, tie_day)]  # user 0 has items 0-5
     return sorted(rows, key=lambda row: -row[1])  # stable: the tie keeps item 7 before item 6
 
+
 KEPT = f"kept: 12 users, 10 items, {len(shopping())} interactions"
 
 
@@ -149,7 +150,8 @@ def test_gzip_is_told_by_content_not_name(tmp_path):
     plain = write_raw(tmp_path, "2014", "r.json.gz", "m.json.gz", gzipped=False)  # plain text named .gz
     packed = write_raw(tmp_path, "2014", "r2.json", "m2.json", gzipped=True)  # gzip named .json
     for name, (reviews, meta) in {"a": plain, "b": packed}.items():
-        assert convert_main(["amazon", "--reviews", str(reviews), "--meta", str(meta), "--out", str(tmp_path / name)]) == 0
+        argv = ["amazon", "--reviews", str(reviews), "--meta", str(meta), "--out", str(tmp_path / name)]
+        assert convert_main(argv) == 0
     for suffix in ("inter", "item"):
         assert (tmp_path / "a" / f"a.{suffix}").read_bytes() == (tmp_path / "b" / f"b.{suffix}").read_bytes()
 
@@ -247,7 +249,8 @@ def recbole_sequence(dataset: str, data_path: str, user: str) -> list:
     ([review_2014(0, 1, T0)], [meta_2014(2), "{'title': 'x'}"], "line 2 has no 'asin' field"),
 ])
 def test_bad_input_is_one_error_line(tmp_path, capsys, reviews, meta, message):
-    argv = ["amazon", "--reviews", str(write(tmp_path / "r.json", reviews, gzipped=False)), "--out", str(tmp_path / "o")]
+    reviews_file = write(tmp_path / "r.json", reviews, gzipped=False)
+    argv = ["amazon", "--reviews", str(reviews_file), "--out", str(tmp_path / "o")]
     if meta:
         argv += ["--meta", str(write(tmp_path / "m.json", meta, gzipped=False))]
     code, err = run_convert(argv, capsys)

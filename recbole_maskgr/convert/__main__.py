@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     amazon = sources.add_parser("amazon", help="Amazon reviews, 2014 or 2023 release")
     amazon.add_argument("--reviews", required=True, help="reviews file (.json or .json.gz / .jsonl(.gz))")
     amazon.add_argument("--meta", help="item metadata file; without it no NAME.item is written")
-    amazon.add_argument("--out", required=True, help="DATA_PATH/NAME: the dataset folder (its last part names the files)")
+    amazon.add_argument("--out", required=True, help="DATA_PATH/NAME: the dataset folder (NAME names the files)")
     amazon.add_argument("--kcore", type=int, help="keep users and items with at least N interactions, iteratively")
     amazon.add_argument("--min_time", type=unix_time, help="keep reviews at or after this time (unix s or a date)")
     amazon.add_argument("--max_time", type=unix_time, help="keep reviews at or before this time (unix s or a date)")
