@@ -27,18 +27,19 @@ def check_readable(path: str, role: str) -> None:
         raise ConvertError(f"{role} file '{path}' does not exist (or is not a file).")
 
 
-def _progress(path: str, desc: str):
+def _progress(path: str, desc: str | None):
     from tqdm import tqdm
 
     size = os.path.getsize(path)
+    quiet = desc is None or size < PROGRESS_MIN_BYTES
     return tqdm(total=size, unit="B", unit_scale=True, desc=desc, leave=False,
-                disable=True if size < PROGRESS_MIN_BYTES else None)  # None: only on a terminal
+                disable=True if quiet else None)  # None: only on a terminal
 
 
-def iter_lines(path: str, desc: str):
+def iter_lines(path: str, desc: str | None = None):
     """(line number, bytes) for every non-blank line of `path`, gunzipped when it is gzip.
 
-    The bar counts bytes read from the file on disk, so it reaches 100% for gzip files too.
+    With `desc`, a bar on long files counts the bytes read from disk (so gzip files reach 100% too).
     """
     with open(path, "rb") as raw, _progress(path, desc) as bar:
         stream = gzip.GzipFile(fileobj=raw) if is_gzip(path) else raw
@@ -82,6 +83,6 @@ def _python_literal(line: bytes, path: str, lineno: int):
 
 def first_record(path: str) -> dict:
     """The first non-blank line, parsed: what the format is told from."""
-    for lineno, line in iter_lines(path, "detect"):
+    for lineno, line in iter_lines(path):
         return parse_record(line, path, lineno)
     raise ConvertError(f"'{path}' holds no records (it is empty).")
