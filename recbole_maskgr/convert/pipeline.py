@@ -93,8 +93,8 @@ def _cell(value) -> str:
     return format_float(value) if isinstance(value, float) else safe_text(value)
 
 
-def convert(options: Options) -> Counts:
-    """Check the inputs and the output paths, read everything, then write both files atomically."""
+def checked(options: Options):
+    """(release, .inter path, .item path), after every check that needs no full read."""
     check_readable(options.reviews, "--reviews")
     if options.meta:
         check_readable(options.meta, "--meta")
@@ -105,6 +105,18 @@ def convert(options: Options) -> Counts:
     fmt = amazon.detect_reviews(options.reviews)
     if options.meta:
         amazon.check_meta(options.meta, fmt)
+    return fmt, inter_path, item_path
+
+
+def kept_items(reviews, rows) -> list:
+    """Raw ids of the items in `rows`, in order of first appearance in the file (as ids were numbered)."""
+    tokens = reviews.tokens("item")
+    return [tokens[i] for i in np.unique(reviews.column("item")[rows]).tolist()]
+
+
+def convert(options: Options) -> Counts:
+    """Check the inputs and the output paths, read everything, then write both files atomically."""
+    fmt, inter_path, item_path = checked(options)
     counts = Counts(format=fmt.name)
     reviews, counts.read, counts.outside_time = amazon.read_reviews(options.reviews, fmt, options.window)
     if not len(reviews):
@@ -114,10 +126,8 @@ def convert(options: Options) -> Counts:
         raise ConvertError(f"--kcore {options.kcore} leaves no interactions; lower it.")
     tables = {inter_path: (INTER_HEADER, inter_rows(reviews, rows, fraction, fmt.units_per_second))}
     if options.meta:
-        item_ids = np.unique(reviews.column("item")[rows])  # first-appearance order: ids were numbered so
-        tokens = reviews.tokens("item")
-        kept = [tokens[i] for i in item_ids.tolist()]
-        tables[item_path] = item_table(kept, amazon.read_meta(options.meta, fmt, set(kept)), counts)
+        items = kept_items(reviews, rows)
+        tables[item_path] = item_table(items, amazon.read_meta(options.meta, fmt, set(items)), counts)
     write_files(tables)
     if not options.meta and os.path.exists(item_path):  # --overwrite: an old .item would not match
         os.remove(item_path)
