@@ -33,6 +33,7 @@ setup(
         "recbole_maskgr.model",
         "recbole_maskgr.decoding",
         "recbole_maskgr.trainer",
+        "recbole_maskgr.convert",
         *DATA_PACKAGES,
     ],
     package_dir={"recbole_maskgr": "recbole_maskgr", **DATA_PACKAGES},

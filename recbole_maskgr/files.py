@@ -1,8 +1,10 @@
-"""Files we write: atomic writes (a crash never leaves half a file), names claimed per run, output
-folders checked before long work, and the temporary files of killed runs swept up."""
+"""Files we write: atomic writes (a crash never leaves half a file; checkpoints, SID caches, tables,
+converted datasets), names claimed per run, output folders checked before long work, and the
+temporary files of killed runs swept up. Imports no torch at module level (the converter is light)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -10,13 +12,9 @@ import socket
 import tempfile
 import time
 
-import torch
-
-from recbole_maskgr.config import ConfigError
-
 TEMP_PREFIX = ".tmp-"
 # .tmp-<host>-<pid>-<random><suffix> (this release) or .tmp-<random>.pth (older releases)
-_TEMP_NAME = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-)?[A-Za-z0-9_]{8}(?:\.pth|\.md|\.json)$")
+_TEMP_NAME = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-)?[A-Za-z0-9_]{8}(?:\.[A-Za-z0-9]+)?$")
 LEGACY_TEMP_AGE_S = 3600  # an old-style temp name says nothing about its writer: wait an hour
 
 
@@ -24,14 +22,19 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 
 
-def atomic_write(path: str, write, suffix: str = "") -> None:
-    """`write(binary handle)` into a temporary file next to `path`, fsync, then rename over `path`."""
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "wb", **open_args):
+    """Yield a handle on a temporary file next to `path`; on success fsync and rename it over `path`.
+
+    On any exception the temporary file is removed and `path` is left as it was.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_host()}-{os.getpid()}-", suffix=suffix, dir=folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
+        with os.fdopen(fd, mode, **open_args) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # as a plain open() would leave it (mkstemp makes it private)
@@ -44,12 +47,16 @@ def atomic_write(path: str, write, suffix: str = "") -> None:
 
 def atomic_save(obj, path: str) -> None:
     """torch.save, atomically."""
-    atomic_write(path, lambda handle: torch.save(obj, handle), ".pth")
+    import torch
+
+    with atomic_file(path) as handle:
+        torch.save(obj, handle)
 
 
 def atomic_write_text(path: str, text: str) -> None:
     """A UTF-8 text file (a results table), atomically."""
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), os.path.splitext(path)[1])
+    with atomic_file(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def _writer_gone(match: re.Match, path: str) -> bool:
@@ -121,6 +128,8 @@ def _folder_problem(path: str) -> str | None:
 
 def output_dir(path: str, option: str) -> str:
     """Check the folder `option` names before long work (it may not exist yet)."""
+    from recbole_maskgr.config import ConfigError
+
     problem = _folder_problem(path)
     if problem:
         raise ConfigError(f"{option} '{path}' cannot be used: {problem}. Name a writable folder (it is "
@@ -137,5 +146,7 @@ def output_file(path: str, option: str) -> str:
         problem = _folder_problem(folder)
         problem = problem and f"its folder '{folder}': {problem}"
     if problem:
+        from recbole_maskgr.config import ConfigError
+
         raise ConfigError(f"{option} '{path}' cannot be written: {problem}. Name a file in a writable folder.")
     return path

@@ -69,9 +69,13 @@ def check_dataset_files(config) -> None:
         return
     wants_items = bool((config["load_col"] or {}).get("item")) if isinstance(config["load_col"], dict) else False
     needed = f"{name}.inter" + (f" and {name}.item" if wants_items else "")
+    convert = ""
+    if name.startswith("amazon"):  # the raw review files are what users have
+        convert = (f" From raw Amazon review files: python -m recbole_maskgr.convert amazon --reviews FILE "
+                   f"--meta FILE --out {folder} (README, Datasets).")
     raise DatasetNotFoundError(
         f"Dataset '{name}' not found: expected {inter}. Put RecBole atomic files ({needed}) in "
-        f"'{folder}', or point --data_path at the folder that contains '{name}/'."
+        f"'{folder}', or point --data_path at the folder that contains '{name}/'.{convert}"
     )
 
 
