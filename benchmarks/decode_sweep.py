@@ -24,9 +24,9 @@ from benchmarks.common import header, markdown_table, write_json  # noqa: E402
 METRICS = ["recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 
 
-def settings_grid(depth: int) -> list[dict]:
+def settings_grid(depth: int, item_head: bool = False) -> list[dict]:
     """Passes first (every count from H down to 1, and [H-1, 1]), then one change at a time from
-    the checkpoint's own decoding settings."""
+    the checkpoint's own decoding settings; with an item head, its re-ranking weights too."""
     grid = []
     for steps in sorted({depth, 3, 2, 1}, reverse=True):
         if steps <= depth:
@@ -37,6 +37,11 @@ def settings_grid(depth: int) -> list[dict]:
     grid += [{"name": f"order={o}", "decode_order": o} for o in ("left-to-right", "random")]
     grid += [{"name": "invalid=projection", "invalid_sid": "projection"}]
     grid += [{"name": "one-pass marginal (no beams)", "test_decoding": "marginal"}]
+    if item_head:  # the item-level softmax: beams re-ranked by it, or ranking alone in one pass
+        grid += [{"name": f"beam_rerank_weight={w}", "beam_rerank_weight": w} for w in (0.0, 0.5, 1.0, 2.0, 4.0, 100.0)]
+        grid += [{"name": f"beam_width={b}, beam_rerank_weight={w}", "beam_width": b, "beam_rerank_weight": w}
+                 for b in (20, 50) for w in (1.0, 100.0)]
+        grid += [{"name": "one-pass item softmax (no beams)", "test_decoding": "item"}]
     return grid
 
 
@@ -49,6 +54,7 @@ def apply(model, setting: dict, defaults: dict) -> None:
     model.decode_order = values["decode_order"]
     model.invalid_sid = values["invalid_sid"]
     model.decoding["test"] = values["test_decoding"]
+    model.beam_rerank_weight = float(values["beam_rerank_weight"])
 
 
 def main() -> None:
@@ -57,6 +63,7 @@ def main() -> None:
     parser.add_argument("--max-users", type=int, default=2000, help="first N test users (bounds the time)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--split", choices=("valid", "test"), default="valid", help="users to decode")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the settings whose name has one")
     args = parser.parse_args()
 
     import torch
@@ -71,10 +78,14 @@ def main() -> None:
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
     model.phase = "test"  # decode with the test-time settings swept below, whichever split is read
     trainer = get_trainer(config)(config, model)
-    defaults = {k: config[k] for k in ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding")}
+    keys = ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding", "beam_rerank_weight")
+    defaults = {k: config[k] for k in keys}
     defaults["decode_steps"] = defaults["decode_steps"] or model.depth
     rows = []
-    for setting in settings_grid(model.depth):
+    grid = settings_grid(model.depth, getattr(model, "item_head", None) is not None)
+    if args.only:
+        grid = [g for g in grid if any(word in g["name"] for word in args.only.split(","))]
+    for setting in grid:
         apply(model, setting, defaults)
         start = time.perf_counter()
         result = trainer.evaluate(loader, load_best_model=False)

@@ -165,7 +165,10 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
     except BudgetSpent:
         pass
     record()
+    trainer._claim_files()  # the final weights, for decoding sweeps on the same validation users
+    trainer._save_checkpoint(clock["epoch"], verbose=False)
     write_json(out_json, {"variant": name, "model": model_name, "command": args_json.get("command"),
+                          "checkpoint": trainer.saved_model_file,
                           "settings": settings, "budget_s": budget_s, "clock": args_json.get("clock", "wall"),
                           "eval_every": every, "eval_every_s": every_s, "beam_users": len(valid_sample.dataset),
                           "parameters": count_parameters(model), "curve": curve})
