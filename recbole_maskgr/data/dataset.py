@@ -28,6 +28,7 @@ from ..sid.collaborative import collaborative_embeddings, interactions_digest  #
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
 from ..distributed import local_rank_zero_first  # noqa: E402
+from .checks import check_joint_index  # noqa: E402
 from .sid_settings import sid_config_value, sid_text_fields  # noqa: E402
 
 
@@ -70,6 +71,7 @@ class SIDSequentialDataset(SequentialDataset):
         datasets = super().build()
         if not hasattr(self, "item_sid"):
             self._build_item_sid(train=datasets[0])
+        check_joint_index(self.config, self.item_num - 1)  # before training: decoding would fail only after it
         for split in datasets:  # shallow copies made before the SIDs existed
             split.item_sid, split.sid_codebook_size, split.sid_report = self.item_sid, self.sid_codebook_size, self.sid_report
         return datasets
