@@ -1,6 +1,9 @@
 """Reliability III (data side): non-finite timestamps, forged SID caches, failing writes, checkpoints
 that name other folders, and the messages for data that leaves nothing to train on."""
 
+import os
+import re
+
 import pytest
 
 from recbole_maskgr import quick_start
@@ -17,3 +20,104 @@ def test_non_finite_timestamps_are_refused_like_empty_ones(workdir, value):
                                           rf"value '{value}' is not a finite number"):
         quick_start.create_dataset(toy_config(workdir))
     assert not (workdir / "sid").exists()
+
+
+# ====================================================================== forged SID caches
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from recbole_maskgr.sid import tokenizer as tokenizer_module  # noqa: E402
+from recbole_maskgr.sid.cache import checksum  # noqa: E402
+from recbole_maskgr.sid.tokenizer import SIDTokenizer  # noqa: E402
+
+N_ITEMS = 60
+
+
+def small_tokenizer(cache_dir) -> SIDTokenizer:
+    return SIDTokenizer(levels=2, codebook_size=8, n_iter=5, cache_dir=str(cache_dir), show_progress=False)
+
+
+def item_vectors():
+    return np.random.default_rng(0).normal(size=(N_ITEMS, 12)).astype(np.float32), "test vectors"
+
+
+def forge(path, edit) -> None:
+    """Edit a cache file's tensors and recompute its checksum, as an attacker or a careless script would."""
+    blob = torch.load(path, weights_only=True)
+    blob["tensors"] = edit(dict(blob["tensors"]))
+    blob["checksum"] = checksum(blob["key"], blob["tensors"])
+    torch.save(blob, path)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def with_row(codes, row, values):
+    codes = codes.clone()
+    codes[row] = torch.tensor(values)
+    return {"codes": codes}
+
+
+FORGED_TABLES = {
+    "duplicate SIDs": (lambda t: with_row(t["codes"], 1, t["codes"][0].tolist()),
+                       r"holding duplicate SIDs \(1 rows repeat another, e.g. items 0 and 1\)"),
+    "code out of range": (lambda t: with_row(t["codes"], 3, [9, 0, 0]),
+                          r"holding code 9 at level 0 \(item 3\), outside \[0, 8\)"),
+    "negative code": (lambda t: with_row(t["codes"], 2, [1, -1, 0]), r"holding code -1 at level 1 \(item 2\), outside \[0, 8\)"),
+    "padding SID": (lambda t: with_row(t["codes"], 4, [0, 0, 0]), r"holding the all-zero SID"),
+    "wrong shape": (lambda t: {"codes": t["codes"][:, :2].contiguous()}, r"of shape \(60, 2\), expected \(60, 3\)"),
+    "float table": (lambda t: {"codes": t["codes"].float()}, r"not an integer code table"),
+}
+
+
+@pytest.mark.parametrize("case", list(FORGED_TABLES))
+def test_a_forged_sid_table_with_a_valid_checksum_is_deleted_and_rebuilt(tmp_path, caplog, case):
+    edit, problem = FORGED_TABLES[case]
+    tokenizer = small_tokenizer(tmp_path)
+    built, report = tokenizer.fit_transform_vectors(N_ITEMS, item_vectors, "collaborative", "key-a")
+    tokenizer.fit_transform_vectors(N_ITEMS, item_vectors, "collaborative", "key-b")
+    path = report["cache_file"]
+    other_file = [p for p in tmp_path.iterdir() if p.name != os.path.basename(path)][0]
+    other_before = digest(other_file)
+    forge(path, edit)
+
+    with caplog.at_level(logging.WARNING):
+        codes, again = small_tokenizer(tmp_path).fit_transform_vectors(N_ITEMS, item_vectors, "collaborative", "key-a")
+
+    assert again["cache"]["codes"] == "miss" and torch.equal(codes, built)  # rebuilt, the same table
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and re.search(rf"SID cache file {re.escape(path)} is {problem}.*; deleting it and rebuilding$", warnings[0])
+    assert digest(other_file) == other_before  # no other entry touched
+    assert torch.equal(torch.load(path, weights_only=True)["tensors"]["codes"], built)  # the good table is back
+
+
+@pytest.mark.parametrize("value, problem", [(float("nan"), "holding 1 non-finite values"),
+                                            (float("inf"), "holding 1 non-finite values")])
+def test_cached_embeddings_with_non_finite_values_are_deleted_and_re_encoded(tmp_path, monkeypatch, caplog,
+                                                                            value, problem):
+    calls = []
+
+    def encode(texts, *args, **kwargs):
+        calls.append(len(texts))
+        return np.arange(len(texts) * 4, dtype=np.float32).reshape(len(texts), 4)
+
+    monkeypatch.setattr(tokenizer_module, "encode_texts", encode)
+    texts = [f"thing {i}" for i in range(5)]
+    tokenizer = small_tokenizer(tmp_path)
+    first, _ = tokenizer.embed(texts)
+    key = tokenizer.embedding_key(texts)
+
+    def poison(tensors):
+        tensors["emb"] = tensors["emb"].clone()
+        tensors["emb"][2, 1] = value
+        return tensors
+
+    forge(tokenizer.cache.path("emb", key), poison)
+    with caplog.at_level(logging.WARNING):
+        vectors, origin = tokenizer.embed(texts)
+    assert origin == "miss" and calls == [5, 5] and np.isfinite(vectors).all()
+    assert any(problem in r.getMessage() and "e.g. in item 2" in r.getMessage() for r in caplog.records)

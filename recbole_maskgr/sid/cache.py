@@ -68,13 +68,18 @@ class SIDCache:
         except Exception as exc:  # truncated or not a torch file at all
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         if problem is not None:
-            logger.warning(f"SID cache file {path} is {problem}; deleting it and rebuilding")
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+            self.discard(kind, key, problem)
             return None
         return dict(blob["tensors"])
+
+    def discard(self, kind: str, key: str, problem: str) -> None:
+        """Warn (one line naming the file and the problem) and delete that one file; the caller rebuilds."""
+        path = self.path(kind, key)
+        logger.warning(f"SID cache file {path} is {problem}; deleting it and rebuilding")
+        try:
+            os.remove(path)  # one unlink: other entries, and a rebuilt file written later, are untouched
+        except OSError:
+            pass
 
     @staticmethod
     def _verify(blob, key: str) -> str | None:
