@@ -121,3 +121,76 @@ def test_cached_embeddings_with_non_finite_values_are_deleted_and_re_encoded(tmp
         vectors, origin = tokenizer.embed(texts)
     assert origin == "miss" and calls == [5, 5] and np.isfinite(vectors).all()
     assert any(problem in r.getMessage() and "e.g. in item 2" in r.getMessage() for r in caplog.records)
+
+
+# ====================================================================== refused writes
+import errno  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from recbole_maskgr import files  # noqa: E402
+from recbole_maskgr.trainer.checkpoint import CheckpointError, write_checkpoint  # noqa: E402
+
+from conftest import TINY  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def disk_full(monkeypatch):
+    """torch.save fails as on a full disk: torch's zip writer wraps the OSError in a RuntimeError."""
+    def save(obj, handle):
+        handle.write(b"partial")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(files.torch, "save", save)
+
+
+def test_a_failing_sid_cache_write_only_warns_and_the_table_is_still_built(tmp_path, monkeypatch, caplog):
+    expected, _ = small_tokenizer(tmp_path / "ok").fit_transform_vectors(N_ITEMS, item_vectors, "collaborative", "k")
+    disk_full(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        codes, report = small_tokenizer(tmp_path / "full").fit_transform_vectors(N_ITEMS, item_vectors,
+                                                                                 "collaborative", "k")
+    assert torch.equal(codes, expected) and report["cache_file"] == "not written"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert re.fullmatch(r"SID cache file .*/full/sid-\w+\.pt could not be written \(No space left on device\); "
+                        r"going on without caching it \(the next run builds it again\)", warning)
+    assert list((tmp_path / "full").iterdir()) == []  # no temporary file left
+
+
+def test_a_failing_checkpoint_write_is_one_error_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "MaskGR-x.pth"
+    write_checkpoint({"weights": torch.ones(3)}, str(path))
+    before = digest(path)
+    disk_full(monkeypatch)
+    with pytest.raises(CheckpointError, match=r"Could not write checkpoint '.*MaskGR-x.pth': No space left on "
+                                              r"device\. Checkpoints written before are intact\.") as err:
+        write_checkpoint({"weights": torch.zeros(3)}, str(path))
+    assert err.value.__suppress_context__  # no chained tracebacks behind it
+    assert digest(path) == before and [p.name for p in tmp_path.iterdir()] == ["MaskGR-x.pth"]
+
+
+LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+import run_recbole_maskgr
+sys.exit(run_recbole_maskgr.main(sys.argv[2:]))
+"""
+
+
+def test_a_file_size_limit_during_training_is_one_error_line(workdir):
+    """A real refused write (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes fail with EFBIG)."""
+    args = [f"--{key}={value}" for key, value in dict(TINY, epochs=2).items()]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", LIMITED, "60000", "--model=SASRec", *args],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and re.match(r"error: Could not write checkpoint '.*SASRec-.*\.pth': File too large\. "
+                                         r"Checkpoints written before are intact\.", errors[0]), done.stderr[-3000:]
+    assert not [p for p in (workdir / "saved").iterdir() if p.name.startswith(".tmp-")]

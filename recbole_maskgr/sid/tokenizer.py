@@ -215,7 +215,7 @@ class SIDTokenizer:
         report["cache"] = {"codes": "miss" if self.cache is not None else "off", "embeddings": emb_source}
         if self.cache is not None:
             t0 = time.perf_counter()
-            report["cache_file"] = self.cache.save("sid", key, {"codes": codes})
+            report["cache_file"] = self.cache.save("sid", key, {"codes": codes}) or "not written"
             seconds["cache_write"] = time.perf_counter() - t0
         report.update(sid_health(full, self.codebook_size))
         report["embedding_dim"] = int(emb.shape[1])

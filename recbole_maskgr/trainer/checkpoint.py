@@ -16,6 +16,8 @@ import random
 import numpy as np
 import torch
 
+from recbole_maskgr.files import WriteFailed, atomic_save
+
 
 CHECKPOINT_FORMAT = "recbole_maskgr/1"
 
@@ -63,6 +65,17 @@ def safe_load(path: str, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a recbole_maskgr checkpoint (format {CHECKPOINT_FORMAT}).")
     return state
+
+
+def write_checkpoint(state: dict, path: str) -> None:
+    """Atomic write; a write the system refuses is one CheckpointError, and earlier files stay intact."""
+    try:
+        atomic_save(state, path)
+    except WriteFailed as err:
+        raise CheckpointError(
+            f"Could not write checkpoint '{path}': {err.strerror}. Checkpoints written before are intact. Free "
+            "disk space (or raise the file-size limit, `ulimit -f`), or set --checkpoint_dir to a folder with room."
+        ) from None
 
 
 def capture_rng_state() -> dict:

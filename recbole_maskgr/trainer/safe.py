@@ -25,7 +25,6 @@ import os
 import torch
 from recbole.utils import set_color
 
-from recbole_maskgr.files import atomic_save
 from recbole_maskgr.trainer.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -37,6 +36,7 @@ from recbole_maskgr.trainer.checkpoint import (
     restore_rng_state,
     safe_load,
     to_plain,
+    write_checkpoint,
 )
 from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, budget_spent, loader_rng_state
 from recbole_maskgr.trainer.run_files import claim_checkpoint_name, last_checkpoint_path, previous_best_file
@@ -202,7 +202,7 @@ class SafeCheckpointMixin:
         """Hook for subclasses."""
 
     def _write(self, state: dict, path: str, verbose: bool) -> None:
-        atomic_save(state, path)
+        write_checkpoint(state, path)
         self._last_written = path
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {path}")
