@@ -185,15 +185,23 @@ def run(
     }
 
 
-def load_data_and_model(model_file: str):
-    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles)."""
+def load_data_and_model(model_file: str, config_dict: dict | None = None):
+    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles).
+
+    As for --resume, nothing read from the file chooses where we read or write: its LOCATION_SETTINGS are
+    dropped; they come from `config_dict` (e.g. {"data_path": ..., "sid_cache_dir": ...}) or the defaults.
+    """
     from recbole.utils import init_seed
 
-    from recbole_maskgr.trainer.checkpoint import safe_load
+    from recbole_maskgr.trainer.checkpoint import LOCATION_SETTINGS, safe_load
 
-    checkpoint = safe_load(model_file)
-    settings = dict(checkpoint["config"])
-    config = make_config(settings.pop("model"), settings.pop("dataset"), config_dict=settings)
+    recorded = safe_load(model_file)["config"]
+    settings = {k: v for k, v in recorded.items() if k not in LOCATION_SETTINGS and k not in ("model", "dataset")}
+    config = make_config(recorded["model"], recorded["dataset"], config_dict={**settings, **(config_dict or {})})
+    ignored = {k: recorded[k] for k in LOCATION_SETTINGS if k in recorded and recorded[k] != config[k]}
+    if ignored:
+        getLogger().info(f"{model_file} names {ignored}; not taken from the file: using "
+                         f"{ {k: config[k] for k in ignored} } (pass them in config_dict to choose)")
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = prepare_data(config, dataset)

@@ -194,3 +194,33 @@ def test_a_file_size_limit_during_training_is_one_error_line(workdir):
     assert len(errors) == 1 and re.match(r"error: Could not write checkpoint '.*SASRec-.*\.pth': File too large\. "
                                          r"Checkpoints written before are intact\.", errors[0]), done.stderr[-3000:]
     assert not [p for p in (workdir / "saved").iterdir() if p.name.startswith(".tmp-")]
+
+
+# ====================================================================== load_data_and_model
+from test_reliability import settings_for  # noqa: E402
+
+
+def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, caplog):
+    """A checkpoint whose recorded settings name other folders: nothing is written there; the caller's
+    (or the default) folders are used, and the weights load."""
+    settings = settings_for(str(workdir / "cache"), workdir / "saved", sid_source="collaborative")
+    best = quick_start.run("MaskGR", "ml-100k", config_dict=settings)["saved_model_file"]
+    checkpoint = torch.load(best, weights_only=True)
+    elsewhere = workdir / "elsewhere"
+    checkpoint["config"].update(sid_cache_dir=str(elsewhere / "sid"), checkpoint_dir=str(elsewhere / "saved"),
+                                data_path=str(elsewhere / "data"), sid_text_encoder=str(elsewhere / "encoder"),
+                                save_dataset=True, dataset_save_path=str(elsewhere / "dataset.pth"))
+    tampered = workdir / "tampered.pth"
+    torch.save(checkpoint, tampered)
+
+    mine = workdir / "my-cache"
+    with caplog.at_level(logging.INFO):
+        config, model, *_ = quick_start.load_data_and_model(str(tampered), config_dict={"sid_cache_dir": str(mine)})
+
+    assert not elsewhere.exists()
+    assert config["sid_cache_dir"] == str(mine) and any(mine.iterdir())  # the caller's cache was used
+    assert config["checkpoint_dir"] == "saved" and not config["save_dataset"]  # the defaults
+    assert all(torch.equal(model.state_dict()[k], v.to(model.state_dict()[k].device))
+               for k, v in checkpoint["state_dict"].items())
+    assert any("not taken from the file" in r.getMessage() and "sid_cache_dir" in r.getMessage()
+               for r in caplog.records)

@@ -151,6 +151,13 @@ def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None
 PROCESS_SETTINGS = ("local_rank", "world_size", "ip", "port", "nproc", "offset")
 
 
+# Settings that choose where a run reads data or writes files (and the encoder it loads): a checkpoint's
+# record of them is never used; a run takes them from its own settings (--resume, load_data_and_model).
+LOCATION_SETTINGS = ("data_path", "checkpoint_dir", "sid_cache_dir", "sid_text_encoder", "dataset_save_path",
+                     "dataloaders_save_path", "save_dataset", "save_dataloaders", "log_wandb", "wandb_project",
+                     "config_files")
+
+
 def plain_config(config) -> dict:
     """The user-facing settings (files, dict, command line) that rebuild the same Config."""
     settings = to_plain({k: v for k, v in config.external_config_dict.items() if k not in PROCESS_SETTINGS})
