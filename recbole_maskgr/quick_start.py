@@ -201,7 +201,7 @@ def load_data_and_model(model_file: str, config_dict: dict | None = None):
     ignored = {k: recorded[k] for k in LOCATION_SETTINGS if k in recorded and recorded[k] != config[k]}
     if ignored:
         getLogger().info(f"{model_file} names {ignored}; not taken from the file: using "
-                         f"{ {k: config[k] for k in ignored} } (pass them in config_dict to choose)")
+                         f"{ {k: config[k] or 'the default' for k in ignored} } (pass them in config_dict to choose)")
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = prepare_data(config, dataset)
