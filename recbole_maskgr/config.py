@@ -144,6 +144,7 @@ def make_config(
             given["config_dict"] = dict(config_dict or {})
             given["the command line"] = dict(self.cmd_config_dict)
             self.documented_keys = set(defaults) | RUNTIME_KEYS
+            self.user_settings = frozenset(key for settings in given.values() for key in settings)
             check_settings(given, defaults, known_elsewhere)
             final = super()._get_final_config_dict()
             problem = metric_problem(final)  # before RecBole's own checks raise tracebacks

@@ -48,8 +48,9 @@ def create_dataset(config):
     from recbole.data import dataset as recbole_datasets
     from recbole.utils import ModelType
 
-    from recbole_maskgr.data.verbatim import verbatim_dataset
     from recbole_maskgr.data.checks import validate_inputs
+    from recbole_maskgr.data.data_left import nothing_left
+    from recbole_maskgr.data.verbatim import verbatim_dataset
 
     check_dataset_files(config)
     validate_inputs(config)  # settings and atomic files, before SID embedding or training
@@ -66,19 +67,15 @@ def create_dataset(config):
     except ValueError as err:
         if "Some feat is empty" not in str(err):
             raise
-        filters = {k: config[k] for k in ("user_inter_num_interval", "item_inter_num_interval", "val_interval")
-                   if config[k]}
-        raise ConfigError(
-            f"Dataset '{config['dataset']}' has no interactions left after RecBole's filters ({filters or 'none'}). "
-            "Loosen them (e.g. --user_inter_num_interval=\"[0,inf)\" --item_inter_num_interval=\"[0,inf)\") "
-            "or use more data."
-        ) from err
+        raise nothing_left(config) from err
 
 
 def prepare_data(config, dataset):
     """Split and wrap in dataloaders, as RecBole's data_preparation, minus pickled dataloader caches."""
     from recbole.data.utils import create_samplers, get_dataloader
     from recbole.utils import ModelType
+
+    from recbole_maskgr.data.data_left import check_training_split
 
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         from recbole.data import data_preparation  # knowledge graphs need RecBole's KG sampler
@@ -89,6 +86,7 @@ def prepare_data(config, dataset):
     reshape = getattr(model_class, "prepare_train_dataset", None)
     if reshape is not None:
         built[0] = reshape(config, built[0])
+    check_training_split(config, built[0])  # torch would say only "num_samples=0"
     samplers = create_samplers(config, dataset, built)
     train = get_dataloader(config, "train")(config, built[0], samplers[0], shuffle=config["shuffle"])
     valid = get_dataloader(config, "valid")(config, built[1], samplers[1], shuffle=False)

@@ -224,3 +224,113 @@ def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, cap
                for k, v in checkpoint["state_dict"].items())
     assert any("not taken from the file" in r.getMessage() and "sid_cache_dir" in r.getMessage()
                for r in caplog.records)
+
+
+# ====================================================================== unclear messages
+from recbole_maskgr.data.atomic_files import validate_atomic_files  # noqa: E402
+from recbole_maskgr.data.data_left import keeps_everything, nothing_left  # noqa: E402
+from recbole_maskgr.trainer.safe import NonFiniteLossError  # noqa: E402
+from recbole_maskgr.config import make_config  # noqa: E402
+
+from test_reliability import ITEM, TOY_SETTINGS, cli_error, nan_on_call  # noqa: E402
+
+ONE_EACH = [INTER[0]] + [f"u{u}\ti{u % 5 + 1}\t{u}" for u in range(1, 30)]  # 29 users, one interaction each
+
+
+@pytest.mark.parametrize("model, detail", [
+    ("MaskGR", r"each of its 29 users has one interaction after RecBole's filters"),
+    ("SASRec", r"the split \{'LS': 'valid_and_test'\} leaves the training part empty"),
+])
+def test_one_interaction_per_user_says_no_training_sequences_are_left(workdir, model, detail):
+    write_toy(workdir, inter=ONE_EACH)
+    config = toy_config(workdir, model=model, user_inter_num_interval="[0,inf)")
+    with pytest.raises(ConfigError, match=rf"Dataset 'toy' leaves no training sequences: {detail}\. A sequential "
+                                          r"model learns .* users need at least 2 interactions"):
+        quick_start.build(config, log=False)
+    assert not (workdir / "sid").exists()  # said before the SID build
+
+
+def test_a_header_only_inter_file_is_named_not_the_filters(workdir):
+    write_toy(workdir, inter=INTER[:1])
+    with pytest.raises(ConfigError, match=r"toy.inter' has a header but no interactions\. Add one row per "
+                                          r"interaction below it, in the header's order \(e.g. 'u1<TAB>i1<TAB>1'\)"):
+        quick_start.create_dataset(toy_config(workdir, model="SASRec"))
+
+
+@pytest.mark.parametrize("value, keeps", [("[0,inf)", True), ("[1,inf)", True), ("(1,inf)", False),
+                                          ("[5,inf)", False), ([5, 40], False), ("[0,40]", False)])
+def test_count_filters_that_keep_everything_are_recognised(value, keeps):
+    assert keeps_everything(value) is keeps
+
+
+def test_emptied_data_with_open_filters_does_not_ask_to_loosen_them(workdir):
+    write_toy(workdir)
+    config = toy_config(workdir, model="SASRec", user_inter_num_interval="[0,inf)")
+    message = str(nothing_left(config))
+    assert "Loosen" not in message and re.search(
+        r"has no interactions left after loading, and RecBole's filters keep everything \(.*\): the rows of "
+        r"'.*toy.inter' lack a user or item id", message)
+
+
+def test_identical_item_texts_are_named_instead_of_asking_for_more_levels(workdir):
+    same = [ITEM[0]] + [f"i{i}\tThe same thing\tAcme" for i in range(1, 6)]
+    write_toy(workdir, item=same)
+    config = toy_config(workdir, sid_codebook_size=4)
+    with pytest.raises(ConfigError, match=r"5 items have the identical SID text 'title: The same thing; brand: Acme' "
+                                          r"\(e.g. items i1, i2, i3\), but at most 3 items can share one .* so more "
+                                          r"sid_levels do not help: add sid_text_fields .* or set sid_source: "
+                                          r"collaborative"):
+        quick_start.create_dataset(config)
+    assert not (workdir / "sid").exists()  # nothing embedded
+
+
+def test_a_plain_text_resume_file_is_not_called_a_pickle(workdir, capsys):
+    text = workdir / "notes.pth"
+    text.write_text("hello, these are my notes\n")
+    error = cli_error(capsys, ["--model=SASRec", f"--resume={text}"])
+    assert re.fullmatch(r"error: '.*notes.pth' is not a checkpoint: it is neither a torch file nor a pickle \(it "
+                        r"starts with b'hello, these are'\)\. Pass a file a run wrote, e.g\. "
+                        r"saved/<Model>-<time>-last.pth\.", error)
+
+
+@pytest.mark.parametrize("call, ending", [
+    (1, r"No checkpoint was written yet\. Lower learning_rate or set clip_grad_norm, then train anew\."),
+    (5, r"Last good checkpoint: (?P<last>\S+)\. Lower learning_rate or set clip_grad_norm, then resume with "
+        r"--resume=(?P=last)\."),
+])
+def test_the_nan_message_offers_resuming_only_from_a_checkpoint_that_exists(workdir, monkeypatch, call, ending):
+    settings = settings_for(str(workdir / "sid"), workdir / "saved", model="SASRec", checkpoint_every_steps=2)
+    _, (train, valid, _), model, trainer = quick_start.build(make_config("SASRec", "ml-100k", config_dict=settings),
+                                                             log=False)
+    nan_on_call(monkeypatch, model, call)
+    with pytest.raises(NonFiniteLossError) as err:
+        trainer.fit(train, valid)
+    assert re.search(ending + "$", str(err.value)), str(err.value)
+
+
+def test_a_typo_in_sid_text_fields_is_an_error_not_a_switch_to_collaborative_sids(workdir):
+    write_toy(workdir)
+    config = toy_config(workdir, sid_source="auto", sid_text_fields=["titel", "brand"])
+    with pytest.raises(ConfigError, match=r"sid_text_fields names \['titel'\], which '.*toy.item' does not have "
+                                          r"\(its header has: item_id, title, brand\)\. Fix the names"):
+        quick_start.create_dataset(config)
+
+
+def toy_without_text_fields_setting(workdir, **extra):
+    """The toy data with the default sid_text_fields (title, brand, categories, price), which the user did not set."""
+    settings = settings_for(str(workdir / "sid"), workdir / "saved", dataset="toy",
+                            **dict({"load_col": TOY_SETTINGS["load_col"]}, **extra))
+    return make_config("MaskGR", "toy", config_dict=dict(settings, data_path=str(workdir / "data")))
+
+
+def test_default_text_fields_may_be_absent_and_the_logged_reason_is_true(workdir, caplog):
+    write_toy(workdir)
+    assert validate_atomic_files(toy_without_text_fields_setting(workdir)) == []  # categories, price: absent
+    write_toy(workdir, item=["item_id:token\tgenre:token"] + [f"i{i}\tg{i}" for i in range(1, 6)])
+    config = toy_without_text_fields_setting(workdir, load_col={"inter": ["user_id", "item_id", "timestamp"],
+                                                                "item": ["item_id", "genre"]})
+    with caplog.at_level(logging.INFO):
+        quick_start.create_dataset(config)
+    assert any("SID source: collaborative (sid_source: auto; none of sid_text_fields ['title', 'brand', "
+               "'categories', 'price'] is among the loaded item fields ['genre'])" in r.getMessage()
+               for r in caplog.records)

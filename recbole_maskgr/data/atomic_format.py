@@ -124,6 +124,13 @@ def read_header(path: str, fmt: FileFormat, config, source: str) -> AtomicFile:
     return AtomicFile(path, names, types, loaded_columns(config, source, names))
 
 
+def has_data_rows(path: str) -> bool:
+    """Whether anything but blank lines follows the header (reads up to the first such line)."""
+    with open(path, "rb") as handle:
+        handle.readline()
+        return any(line.strip() for line in handle)
+
+
 def iter_rows(atomic: AtomicFile, fmt: FileFormat):
     """(line number, cells) for every well-formed data row.
 

@@ -52,6 +52,13 @@ def safe_load(path: str, map_location="cpu") -> dict:
             f"Checkpoint '{path}' is empty: the run that claimed this name stopped before its first save. "
             "Resume from its '-last.pth' file if there is one, or train anew."
         )
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # neither torch's zip format nor a pickle stream
+        raise CheckpointError(
+            f"'{path}' is not a checkpoint: it is neither a torch file nor a pickle (it starts with {head!r}). "
+            "Pass a file a run wrote, e.g. saved/<Model>-<time>-last.pth."
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -60,7 +67,7 @@ def safe_load(path: str, map_location="cpu") -> dict:
             "recbole_maskgr only loads its own checkpoints (tensors and plain data). "
             "If you trust the file, re-save its state_dict with torch yourself."
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # torch's readers fail in many ways on a damaged file
         raise CheckpointError(f"Checkpoint '{path}' is unreadable (truncated or corrupt?): {err}") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a recbole_maskgr checkpoint (format {CHECKPOINT_FORMAT}).")

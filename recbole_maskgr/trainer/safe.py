@@ -56,7 +56,7 @@ class SafeCheckpointMixin:
     which it runs out is cut short, validated and checkpointed as usual, then training ends.
     """
 
-    non_finite_hint = "Lower learning_rate or set clip_grad_norm, then resume from that checkpoint."
+    non_finite_hint = "Lower learning_rate or set clip_grad_norm"
 
     def __init__(self, config, model):
         super().__init__(config, model)
@@ -156,9 +156,10 @@ class SafeCheckpointMixin:
             return
         last = self._last_written if self._last_written and os.path.isfile(self._last_written) else None
         where = f"Last good checkpoint: {last}. " if last else "No checkpoint was written yet. "
+        then = f"then resume with --resume={last}." if last else "then train anew."
         raise NonFiniteLossError(
             f"Training loss became {loss.detach().float().sum().item()} after {self.train_steps} optimizer steps "
-            f"(epoch {self._epoch}). {where}{self.non_finite_hint}"
+            f"(epoch {self._epoch}). {where}{self.non_finite_hint}, {then}"
         )
 
     # ------------------------------------------------------------------ writing
