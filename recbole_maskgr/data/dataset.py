@@ -89,7 +89,7 @@ class SIDSequentialDataset(SequentialDataset):
         if loaded:
             why = f"item text fields {loaded} are loaded"
         elif self.item_feat is None:
-            why = "no .item file is loaded"
+            why = "no item text is loaded"
         else:
             present = [f for f in self.item_feat.columns if f != self.iid_field]
             why = f"none of sid_text_fields {fields} is among the loaded item fields {present}"
