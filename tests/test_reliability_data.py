@@ -197,6 +197,8 @@ def test_a_file_size_limit_during_training_is_one_error_line(workdir):
 
 
 # ====================================================================== load_data_and_model
+from recbole_maskgr.trainer.checkpoint import recorded_locations  # noqa: E402
+
 from test_reliability import settings_for  # noqa: E402
 
 
@@ -224,6 +226,7 @@ def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, cap
                for k, v in checkpoint["state_dict"].items())
     assert any("not taken from the file" in r.getMessage() and "sid_cache_dir" in r.getMessage()
                for r in caplog.records)
+    assert recorded_locations(str(tampered))["sid_cache_dir"] == str(elsewhere / "sid")  # for callers that trust it
 
 
 # ====================================================================== unclear messages

@@ -165,6 +165,12 @@ LOCATION_SETTINGS = ("data_path", "checkpoint_dir", "sid_cache_dir", "sid_text_e
                      "config_files")
 
 
+def recorded_locations(path: str) -> dict:
+    """The LOCATION_SETTINGS a checkpoint records, for a caller that trusts the file (e.g. a benchmark
+    reading its own runs) and passes them on explicitly: `load_data_and_model(path, recorded_locations(path))`."""
+    return {k: v for k, v in safe_load(path)["config"].items() if k in LOCATION_SETTINGS}
+
+
 def plain_config(config) -> dict:
     """The user-facing settings (files, dict, command line) that rebuild the same Config."""
     settings = to_plain({k: v for k, v in config.external_config_dict.items() if k not in PROCESS_SETTINGS})
