@@ -247,10 +247,21 @@ ONE_EACH = [INTER[0]] + [f"u{u}\ti{u % 5 + 1}\t{u}" for u in range(1, 30)]  # 29
 def test_one_interaction_per_user_says_no_training_sequences_are_left(workdir, model, detail):
     write_toy(workdir, inter=ONE_EACH)
     config = toy_config(workdir, model=model, user_inter_num_interval="[0,inf)")
-    with pytest.raises(ConfigError, match=rf"Dataset 'toy' leaves no training sequences: {detail}\. A sequential "
-                                          r"model learns .* users need at least 2 interactions"):
+    with pytest.raises(ConfigError, match=rf"Dataset 'toy' leaves no training sequences: {detail}\. Training needs "
+                                          r"users with at least 2 interactions .*Add interactions; RecBole's "
+                                          r"filters already keep everything\.$"):
         quick_start.build(config, log=False)
     assert not (workdir / "sid").exists()  # said before the SID build
+
+
+def test_no_training_sequences_names_the_filters_that_narrowed_the_data(workdir):
+    # every user also rated an item nobody else rated: the item filter drops those, leaving one each
+    write_toy(workdir, inter=INTER[:1] + [f"u{u}\ti1\t{u}" for u in range(1, 11)]
+              + [f"u{u}\tj{u}\t{u + 100}" for u in range(1, 11)])
+    config = toy_config(workdir, model="SASRec", user_inter_num_interval="[0,inf)", item_inter_num_interval="[5,inf)")
+    with pytest.raises(ConfigError, match=r"leaves no training sequences: .*Add interactions; loosen RecBole's "
+                                          r"filters \{'item_inter_num_interval': '\[5,inf\)'\}\.$"):
+        quick_start.build(config, log=False)
 
 
 def test_a_header_only_inter_file_is_named_not_the_filters(workdir):

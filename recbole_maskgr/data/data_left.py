@@ -17,15 +17,20 @@ COUNT_FILTERS = ("user_inter_num_interval", "item_inter_num_interval")
 
 
 def no_training_rows(config, detail: str) -> ConfigError:
+    narrowing = narrowing_filters(config)
+    fix = f"loosen RecBole's filters {narrowing}" if narrowing else "RecBole's filters already keep everything"
     return ConfigError(
-        f"Dataset '{config['dataset']}' leaves no training sequences: {detail}. A sequential model learns a user's "
-        "next item from the earlier ones, so users need at least 2 interactions (leave-one-out keeps the last "
-        "ones for validation and test). Add interactions, or loosen user_inter_num_interval/item_inter_num_interval."
+        f"Dataset '{config['dataset']}' leaves no training sequences: {detail}. Training needs users with at least "
+        f"2 interactions (leave-one-out keeps each user's last ones for validation and test). Add interactions; "
+        f"{fix}."
     )
 
 
 def check_histories_left(config, user_ids) -> None:
-    """`user_ids`: the user column of the filtered interactions (a pandas Series)."""
+    """`user_ids`: the user column of the filtered interactions (a pandas Series). Benchmark files hold
+    ready-made sequences, one row each, so they are left to `check_training_split`."""
+    if config["benchmark_filename"]:
+        return
     if len(user_ids) and int(user_ids.value_counts().max()) < 2:
         raise no_training_rows(config, f"each of its {user_ids.nunique()} users has one interaction after "
                                        "RecBole's filters")
@@ -48,11 +53,19 @@ def keeps_everything(value) -> bool:
         return False
 
 
+def active_filters(config) -> dict:
+    return {k: config[k] for k in (*COUNT_FILTERS, "val_interval") if config[k]}
+
+
+def narrowing_filters(config) -> dict:
+    """The filters that can drop interactions (count filters such as '[0,inf)' keep every user and item)."""
+    return {k: v for k, v in active_filters(config).items() if k == "val_interval" or not keeps_everything(v)}
+
+
 def nothing_left(config) -> ConfigError:
     """RecBole's 'Some feat is empty': name the filters that narrowed the data, or say none did."""
-    filters = {k: config[k] for k in (*COUNT_FILTERS, "val_interval") if config[k]}
-    narrowing = {k: v for k, v in filters.items() if k == "val_interval" or not keeps_everything(v)}
-    if narrowing:
+    filters = active_filters(config)
+    if narrowing_filters(config):
         return ConfigError(
             f"Dataset '{config['dataset']}' has no interactions left after RecBole's filters ({filters}). "
             "Loosen them (e.g. --user_inter_num_interval=\"[0,inf)\" --item_inter_num_interval=\"[0,inf)\") "
