@@ -256,10 +256,12 @@ def leaderboard(
     command: str | None = None,
 ) -> list[dict]:
     """Train and test each model on the same data, split and seed; write one Markdown + JSON table."""
+    from recbole_maskgr.data.checks import check_run_config
+
     known = {name: known_settings(name, dataset) for name in models}  # also fails on a model-name typo
     elsewhere = {name: frozenset().union(*(known[o] for o in models if o != name)) for name in models}
     for name in models:  # a setting no model reads, or of a wrong type: fail before hours of training
-        make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name])
+        check_run_config(make_config(name, dataset, config_file_list, config_dict, cmd_args, elsewhere[name]))
     results = [run(name, dataset, config_file_list, config_dict, cmd_args, known_elsewhere=elsewhere[name])
                for name in models]
     rows = leaderboard_rows(results)

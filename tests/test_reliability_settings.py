@@ -93,3 +93,12 @@ def test_next_k_is_checked_against_the_catalogue_before_training():
     check_joint_index({"next_k": 2}, 10**9)  # 10**18 < 2**63
     with pytest.raises(ConfigError, match=r"next_k 3 cannot decode a catalogue of 3,000,000 items.*up to 2,097,151"):
         check_joint_index({"next_k": 3}, 3_000_000)
+
+
+def test_a_leaderboard_checks_every_model_before_the_first_trains(workdir):
+    settings = dict(MASKGR, checkpoint_dir=str(workdir / "saved"), sid_cache_dir=str(workdir / "sid"),
+                    decode_order="best")
+    with pytest.raises(ConfigError, match=r"decode_order must be 'top-prob'"):
+        quick_start.leaderboard(["SASRec", "MaskGR"], "ml-100k", config_dict=settings,
+                                results_dir=str(workdir / "results"))
+    assert not (workdir / "saved").exists() and not (workdir / "results").exists()  # SASRec did not train
