@@ -1,15 +1,34 @@
 """Reliability III (data side): non-finite timestamps, forged SID caches, failing writes, checkpoints
 that name other folders, and the messages for data that leaves nothing to train on."""
 
+import errno
+import hashlib
+import logging
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from recbole_maskgr import quick_start
-from recbole_maskgr.config import ConfigError
+from recbole_maskgr import files, quick_start
+from recbole_maskgr.config import ConfigError, make_config
+from recbole_maskgr.data.atomic_files import validate_atomic_files
+from recbole_maskgr.data.data_left import keeps_everything, nothing_left
+from recbole_maskgr.sid import tokenizer as tokenizer_module
+from recbole_maskgr.sid.cache import checksum
+from recbole_maskgr.sid.tokenizer import SIDTokenizer
+from recbole_maskgr.trainer.checkpoint import CheckpointError, recorded_locations, write_checkpoint
+from recbole_maskgr.trainer.safe import NonFiniteLossError
 
-from test_reliability import INTER, replace, toy_config, write_toy
+from conftest import TINY
+from test_reliability import (INTER, ITEM, TOY_SETTINGS, cli_error, nan_on_call, replace, settings_for, toy_config,
+                              write_toy)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ====================================================================== non-finite timestamps
@@ -23,16 +42,6 @@ def test_non_finite_timestamps_are_refused_like_empty_ones(workdir, value):
 
 
 # ====================================================================== forged SID caches
-import hashlib  # noqa: E402
-import logging  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from recbole_maskgr.sid import tokenizer as tokenizer_module  # noqa: E402
-from recbole_maskgr.sid.cache import checksum  # noqa: E402
-from recbole_maskgr.sid.tokenizer import SIDTokenizer  # noqa: E402
-
 N_ITEMS = 60
 
 
@@ -124,19 +133,6 @@ def test_cached_embeddings_with_non_finite_values_are_deleted_and_re_encoded(tmp
 
 
 # ====================================================================== refused writes
-import errno  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from recbole_maskgr import files  # noqa: E402
-from recbole_maskgr.trainer.checkpoint import CheckpointError, write_checkpoint  # noqa: E402
-
-from conftest import TINY  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-
-
 def disk_full(monkeypatch):
     """torch.save fails as on a full disk: torch's zip writer wraps the OSError in a RuntimeError."""
     def save(obj, handle):
@@ -197,11 +193,6 @@ def test_a_file_size_limit_during_training_is_one_error_line(workdir):
 
 
 # ====================================================================== load_data_and_model
-from recbole_maskgr.trainer.checkpoint import recorded_locations  # noqa: E402
-
-from test_reliability import settings_for  # noqa: E402
-
-
 def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, caplog):
     """A checkpoint whose recorded settings name other folders: nothing is written there; the caller's
     (or the default) folders are used, and the weights load."""
@@ -230,13 +221,6 @@ def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, cap
 
 
 # ====================================================================== unclear messages
-from recbole_maskgr.data.atomic_files import validate_atomic_files  # noqa: E402
-from recbole_maskgr.data.data_left import keeps_everything, nothing_left  # noqa: E402
-from recbole_maskgr.trainer.safe import NonFiniteLossError  # noqa: E402
-from recbole_maskgr.config import make_config  # noqa: E402
-
-from test_reliability import ITEM, TOY_SETTINGS, cli_error, nan_on_call  # noqa: E402
-
 ONE_EACH = [INTER[0]] + [f"u{u}\ti{u % 5 + 1}\t{u}" for u in range(1, 30)]  # 29 users, one interaction each
 
 
