@@ -70,9 +70,12 @@ def main() -> None:
     from recbole.data.utils import get_dataloader
 
     from recbole_maskgr.quick_start import get_trainer, load_data_and_model
+    from recbole_maskgr.trainer.checkpoint import recorded_locations
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    config, model, dataset, _, valid_data, test_data = load_data_and_model(args.checkpoint)
+    # our own run's checkpoint: its data and SID cache folders are trusted (passed on explicitly)
+    config, model, dataset, _, valid_data, test_data = load_data_and_model(args.checkpoint,
+                                                                            recorded_locations(args.checkpoint))
     split_data = valid_data if args.split == "valid" else test_data
     subset = split_data.dataset.copy(split_data.dataset.inter_feat[: args.max_users])
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)

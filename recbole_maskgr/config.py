@@ -15,6 +15,7 @@ import pkgutil
 from pathlib import Path
 
 from recbole_maskgr.compat import apply_numpy_aliases, init_device
+from recbole_maskgr.metric_settings import metric_problem
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -143,8 +144,13 @@ def make_config(
             given["config_dict"] = dict(config_dict or {})
             given["the command line"] = dict(self.cmd_config_dict)
             self.documented_keys = set(defaults) | RUNTIME_KEYS
+            self.user_settings = frozenset(key for settings in given.values() for key in settings)
             check_settings(given, defaults, known_elsewhere)
-            return super()._get_final_config_dict()
+            final = super()._get_final_config_dict()
+            problem = metric_problem(final)  # before RecBole's own checks raise tracebacks
+            if problem:
+                raise ConfigError(problem)
+            return final
 
         def _init_device(self):
             init_device(self.final_config_dict)  # RecBole's, with gloo on CPU instead of NCCL only

@@ -45,12 +45,30 @@ def atomic_file(path: str, mode: str = "wb", **open_args):
         raise
 
 
+class WriteFailed(OSError):
+    """The system refused a write (disk full, file-size limit, no permission); `path` is unchanged."""
+
+
+def os_error_behind(err: BaseException) -> OSError | None:
+    """The OSError that caused `err` (torch reports a failed write as a RuntimeError over it), or None."""
+    while err is not None and not isinstance(err, OSError):
+        err = err.__cause__ or err.__context__
+    return err
+
+
 def atomic_save(obj, path: str) -> None:
-    """torch.save, atomically."""
+    """torch.save, atomically. A write the system refuses raises one WriteFailed (errno and reason of
+    the OSError behind it), not torch's chain of tracebacks."""
     import torch
 
-    with atomic_file(path) as handle:
-        torch.save(obj, handle)
+    try:
+        with atomic_file(path) as handle:
+            torch.save(obj, handle)
+    except Exception as err:
+        cause = os_error_behind(err)
+        if cause is None:
+            raise
+        raise WriteFailed(cause.errno, cause.strerror or str(cause), path) from None
 
 
 def atomic_write_text(path: str, text: str) -> None:

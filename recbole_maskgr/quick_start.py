@@ -87,6 +87,7 @@ def create_dataset(config):
     from recbole.data import dataset as recbole_datasets
     from recbole.utils import ModelType
 
+    from recbole_maskgr.data.data_left import nothing_left
     from recbole_maskgr.data.verbatim import verbatim_dataset
 
     check_inputs(config)
@@ -103,19 +104,15 @@ def create_dataset(config):
     except ValueError as err:
         if "Some feat is empty" not in str(err):
             raise
-        filters = {k: config[k] for k in ("user_inter_num_interval", "item_inter_num_interval", "val_interval")
-                   if config[k]}
-        raise ConfigError(
-            f"Dataset '{config['dataset']}' has no interactions left after RecBole's filters ({filters or 'none'}). "
-            "Loosen them (e.g. --user_inter_num_interval=\"[0,inf)\" --item_inter_num_interval=\"[0,inf)\") "
-            "or use more data."
-        ) from err
+        raise nothing_left(config) from err
 
 
 def prepare_data(config, dataset):
     """Split and wrap in dataloaders, as RecBole's data_preparation, minus pickled dataloader caches."""
     from recbole.data.utils import create_samplers, get_dataloader
     from recbole.utils import ModelType
+
+    from recbole_maskgr.data.data_left import check_training_split
 
     if config["MODEL_TYPE"] == ModelType.KNOWLEDGE:
         from recbole.data import data_preparation  # knowledge graphs need RecBole's KG sampler
@@ -126,6 +123,7 @@ def prepare_data(config, dataset):
     reshape = getattr(model_class, "prepare_train_dataset", None)
     if reshape is not None:
         built[0] = reshape(config, built[0])
+    check_training_split(config, built[0])  # torch would say only "num_samples=0"
     samplers = create_samplers(config, dataset, built)
     train = get_dataloader(config, "train")(config, built[0], samplers[0], shuffle=config["shuffle"])
     valid = get_dataloader(config, "valid")(config, built[1], samplers[1], shuffle=False)
@@ -223,15 +221,23 @@ def run(
     }
 
 
-def load_data_and_model(model_file: str):
-    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles)."""
+def load_data_and_model(model_file: str, config_dict: dict | None = None):
+    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles).
+
+    As for --resume, nothing read from the file chooses where we read or write: its LOCATION_SETTINGS are
+    dropped; they come from `config_dict` (e.g. {"data_path": ..., "sid_cache_dir": ...}) or the defaults.
+    """
     from recbole.utils import init_seed
 
-    from recbole_maskgr.trainer.checkpoint import safe_load
+    from recbole_maskgr.trainer.checkpoint import LOCATION_SETTINGS, safe_load
 
-    checkpoint = safe_load(model_file)
-    settings = dict(checkpoint["config"])
-    config = make_config(settings.pop("model"), settings.pop("dataset"), config_dict=settings)
+    recorded = safe_load(model_file)["config"]
+    settings = {k: v for k, v in recorded.items() if k not in LOCATION_SETTINGS and k not in ("model", "dataset")}
+    config = make_config(recorded["model"], recorded["dataset"], config_dict={**settings, **(config_dict or {})})
+    ignored = {k: recorded[k] for k in LOCATION_SETTINGS if k in recorded and recorded[k] != config[k]}
+    if ignored:
+        getLogger().info(f"{model_file} names {ignored}; not taken from the file: using "
+                         f"{ {k: config[k] or 'the default' for k in ignored} } (pass them in config_dict to choose)")
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = prepare_data(config, dataset)

@@ -56,6 +56,6 @@ def test_wrong_types_and_ranges_fail_when_the_config_is_made(args, message):
 
 
 def test_real_settings_of_every_kind_pass():
-    config = make_config("MaskGR", "ml-100k", config_dict={"topk": 10, "metrics": "Recall", "decode_steps": [2, 1]},
+    config = make_config("MaskGR", "ml-100k", config_dict={"topk": 10, "metrics": "Recall", "valid_metric": "Recall@10", "decode_steps": [2, 1]},
                          cmd_args=["--learning_rate=1e-3", "--epochs=3", "--nproc=1", "--train_budget_s=60"])
     assert config["epochs"] == 3 and config["decode_steps"] == [2, 1] and config["train_budget_s"] == 60

@@ -390,8 +390,8 @@ BAD_FILES = {
                      r"toy.item' header column 'title' has unknown type 'text'. Use one of: token, token_seq"),
     "missing .item": (dict(item=None), r"MaskGR needs item text \(sid_source: text\), but '.*toy.item' does not exist"),
     "no text field": (dict(item=["item_id:token\tgenre:token"] + [f"i{i}\tg" for i in range(1, 6)]),
-                      r"None of the configured sid_text_fields \['title', 'brand'\] is loaded from .*toy.item' "
-                      r"\(its header has: item_id, genre"),
+                      r"sid_text_fields names \['title', 'brand'\], which '.*toy.item' does not have "
+                      r"\(its header has: item_id, genre\)"),
     "non-UTF-8 bytes": (dict(item=replace(ITEM, 2, "i2\tCaf\xe9 chair\tAcme"), encoding="latin-1"),
                         r"toy.item' line 3 is not valid utf-8: byte 0xe9 at column 7"),
     "duplicate item ids": (dict(item=ITEM + ["i2\tAgain\tAcme"]),

@@ -130,8 +130,8 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(cache_mod.torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        cache.save("sid", "abc", {"codes": torch.zeros(3, 2, dtype=torch.long)})
+    # the cache only saves time: a refused write is a warning (tests/test_reliability_data.py), not an error
+    assert cache.save("sid", "abc", {"codes": torch.zeros(3, 2, dtype=torch.long)}) is None
     assert os.listdir(tmp_path / "c") == []  # neither the entry nor a temp file remains
     assert cache.load("sid", "abc") is None
 

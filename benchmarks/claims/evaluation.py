@@ -30,9 +30,10 @@ def evaluate_checkpoint(path: str, max_users: int, topk: list[int], metrics: lis
     from recbole.data.utils import get_dataloader
 
     from recbole_maskgr.quick_start import get_trainer, load_data_and_model
+    from recbole_maskgr.trainer.checkpoint import recorded_locations
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    config, model, _, _, _, test_data = load_data_and_model(path)
+    config, model, _, _, _, test_data = load_data_and_model(path, recorded_locations(path))  # our own runs
     config["topk"], config["metrics"] = topk, metrics
     subset = test_data.dataset.copy(test_data.dataset.inter_feat[:max_users])
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)

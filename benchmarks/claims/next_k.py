@@ -93,9 +93,10 @@ def decode_pairs(path: str, decoder) -> tuple[dict, int]:
     import torch
 
     from recbole_maskgr.quick_start import load_data_and_model
+    from recbole_maskgr.trainer.checkpoint import recorded_locations
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    _, model, _, _, _, test_data = load_data_and_model(path)
+    _, model, _, _, _, test_data = load_data_and_model(path, recorded_locations(path))  # our own runs
     model.eval()
     all_pairs, all_scores, all_truth = [], [], []
     with torch.no_grad():

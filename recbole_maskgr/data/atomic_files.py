@@ -21,6 +21,7 @@ from recbole_maskgr.data.atomic_format import (
     atomic_path,
     example_header,
     file_format,
+    has_data_rows,
     inter_paths,
     iter_rows,
     read_header,
@@ -40,6 +41,8 @@ def validate_atomic_files(config) -> list[str]:
     inter_files = [read_inter_header(config, path, fmt) for path in inter_paths(config)]
     user_file = read_optional_header(config, "user", fmt)
     item_header = read_optional_header(config, "item", fmt)  # None: not loaded, or no file
+    if uses_sids(config):
+        check_named_text_fields(config, item_header)
     text_sids = uses_sids(config) and sid_text_source(config, item_header)
     item_file = read_item_header(config, fmt, text_sids, warnings, item_header)
     plain_files = [user_file] if user_file else []
@@ -62,6 +65,11 @@ def read_inter_header(config, path: str, fmt: FileFormat) -> AtomicFile:
         raise ConfigError(f"Interaction file '{path}' not found. Put RecBole atomic files in '{config['data_path']}'.")
     atomic = read_header(path, fmt, config, "inter")
     require_columns(atomic, {config["USER_ID_FIELD"]: "USER_ID_FIELD", config["ITEM_ID_FIELD"]: "ITEM_ID_FIELD"})
+    if not has_data_rows(path):
+        raise ConfigError(
+            f"'{path}' has a header but no interactions. Add one row per interaction below it, in the header's "
+            f"order (e.g. {example_header(fmt, 'u1', 'i1', '1')}), or point --data_path at the folder with the data."
+        )
     return atomic
 
 
@@ -121,6 +129,19 @@ def read_item_header(
             "`sid_text_fields` to some of these columns, or add them to load_col (item: [...])."
         )
     return atomic
+
+
+def check_named_text_fields(config, item_header: AtomicFile | None) -> None:
+    """`sid_text_fields` the user wrote must be columns of the .item file: a typo would otherwise drop the
+    field silently, or (sid_source: auto) switch to collaborative SIDs. Defaults may list absent fields."""
+    if item_header is None or "sid_text_fields" not in getattr(config, "user_settings", ()):
+        return
+    unknown = [f for f in sid_text_fields(config) if f not in item_header.names]
+    if unknown:
+        raise ConfigError(
+            f"sid_text_fields names {unknown}, which '{item_header.path}' does not have (its header has: "
+            f"{', '.join(item_header.names)}). Fix the names, or drop them from sid_text_fields."
+        )
 
 
 def present_text_fields(config, atomic: AtomicFile) -> list[str]:

@@ -6,6 +6,7 @@ as `"Wally" the Flying Pig` is text, not a quoted field (see `verbatim.py` for R
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -123,6 +124,13 @@ def read_header(path: str, fmt: FileFormat, config, source: str) -> AtomicFile:
     return AtomicFile(path, names, types, loaded_columns(config, source, names))
 
 
+def has_data_rows(path: str) -> bool:
+    """Whether anything but blank lines follows the header (reads up to the first such line)."""
+    with open(path, "rb") as handle:
+        handle.readline()
+        return any(line.strip() for line in handle)
+
+
 def iter_rows(atomic: AtomicFile, fmt: FileFormat):
     """(line number, cells) for every well-formed data row.
 
@@ -155,8 +163,8 @@ def iter_rows(atomic: AtomicFile, fmt: FileFormat):
 
 
 def row_problem(cells: list[str], width: int, numeric, fmt: FileFormat, required_numbers: bool) -> str | None:
-    """What is wrong with one row, or None. Interaction files need every number (RecBole would fill a
-    missing timestamp with the column mean and reorder the user's history); other files may leave one empty."""
+    """What is wrong with one row, or None. Interaction files need every number, finite (RecBole would fill a
+    missing or NaN timestamp with the column mean and reorder the user's history); other files may leave one empty."""
     if len(cells) != width:
         hint = " (a value holds the separator?)" if len(cells) > width else " (a value or separator is missing)"
         return f"{len(cells)} fields, the header has {width}{hint}"
@@ -169,9 +177,11 @@ def row_problem(cells: list[str], width: int, numeric, fmt: FileFormat, required
             continue
         for part in parts:
             try:
-                float(part)
+                number = float(part)
             except ValueError:
                 return f"column '{name}' value {cells[index]!r} is not a number"
+            if required_numbers and not math.isfinite(number):  # RecBole would mean-fill it like an empty one
+                return f"column '{name}' value {cells[index]!r} is not a finite number"
     return None
 
 

@@ -27,6 +27,8 @@ from ..sid.collaborative import collaborative_embeddings, interactions_digest  #
 from ..sid.text import apply_fallback, build_item_texts, template_fields  # noqa: E402
 from ..sid.tokenizer import SIDTokenizer  # noqa: E402
 from ..distributed import local_rank_zero_first  # noqa: E402
+from .checks import check_joint_index  # noqa: E402
+from .data_left import check_histories_left, check_identical_texts  # noqa: E402
 from .sid_settings import sid_cache_dir, sid_config_value, sid_text_fields  # noqa: E402
 
 
@@ -61,6 +63,7 @@ class SIDSequentialDataset(SequentialDataset):
 
     def _data_processing(self):
         super()._data_processing()
+        check_histories_left(self.config, self.inter_feat[self.uid_field])  # before the slow SID build
         if self._sid_source == "text":
             self._build_item_sid()
 
@@ -69,6 +72,7 @@ class SIDSequentialDataset(SequentialDataset):
         datasets = super().build()
         if not hasattr(self, "item_sid"):
             self._build_item_sid(train=datasets[0])
+        check_joint_index(self.config, self.item_num - 1)  # before training: decoding would fail only after it
         for split in datasets:  # shallow copies made before the SIDs existed
             split.item_sid, split.sid_codebook_size, split.sid_report = self.item_sid, self.sid_codebook_size, self.sid_report
         return datasets
@@ -81,7 +85,13 @@ class SIDSequentialDataset(SequentialDataset):
         fields = sid_text_fields(self.config)
         loaded = [] if self.item_feat is None else [f for f in fields if f in self.item_feat.columns]
         chosen = "text" if loaded else "collaborative"
-        why = f"item text fields {loaded} are loaded" if loaded else "no item text is loaded"
+        if loaded:
+            why = f"item text fields {loaded} are loaded"
+        elif self.item_feat is None:
+            why = "no item text is loaded"
+        else:
+            present = [f for f in self.item_feat.columns if f != self.iid_field]
+            why = f"none of sid_text_fields {fields} is among the loaded item fields {present}"
         self.logger.info(f"SID source: {chosen} (sid_source: auto; {why})")
         return chosen
 
@@ -176,6 +186,8 @@ class SIDSequentialDataset(SequentialDataset):
             reserve_zero=True,
         )
         if self._sid_source == "text":
+            raw_ids = list(self.field2id_token[self.iid_field][1:])
+            check_identical_texts(self.sid_item_texts[1:], raw_ids, tokenizer.codebook_size)  # before embedding
             codes, report = tokenizer.fit_transform(self.sid_item_texts[1:])  # [item_num - 1, H]
         else:
             codes, report = self._interaction_codes(tokenizer, train, seed)  # [item_num - 1, H]

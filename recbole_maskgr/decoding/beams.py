@@ -10,8 +10,10 @@ from torch import Tensor
 
 from .constraints import SIDCatalogue
 
-ORDERS = ("top-prob", "left-to-right", "random")
-INVALID = ("constrained", "projection")
+# The choices, with what each means (the `decode_order` and `invalid_sid` settings name them).
+ORDER_CHOICES = {"top-prob": "most confident position first", "left-to-right": "", "random": ""}
+INVALID_SID_CHOICES = {"constrained": "only catalogue items", "projection": "free search, then the closest item"}
+ORDERS, INVALID = tuple(ORDER_CHOICES), tuple(INVALID_SID_CHOICES)
 
 
 class BeamResult(NamedTuple):

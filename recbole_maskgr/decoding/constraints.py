@@ -20,7 +20,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["SIDCatalogue"]
+__all__ = ["SIDCatalogue", "fits_int64_keys"]
+
+
+def fits_int64_keys(base: int, digits: int) -> bool:
+    """Whether `digits`-digit numbers in base `base` fit the signed 64-bit keys of the sorted lookups."""
+    return float(base) ** digits < 2.0**63
+
 
 # Upper bound on (row, item) pairs materialised at once by ``allowed_tokens`` (memory bound).
 _PAIR_BUDGET = 1 << 22
@@ -48,7 +54,7 @@ class SIDCatalogue:
         if bool((codes < 0).any()) or bool((codes >= K).any()):
             raise ValueError(f"codes must lie in [0, K={K})")
         n, H = codes.shape
-        if float(K) ** H >= 2.0**63:
+        if not fits_int64_keys(K, H):
             raise ValueError(f"K**H = {K}**{H} does not fit an int64 key; use fewer levels or a smaller K")
         self.codes = codes  # [n, H]
         self.K = int(K)

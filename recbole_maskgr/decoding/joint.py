@@ -12,7 +12,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .constraints import SIDCatalogue
+from .constraints import SIDCatalogue, fits_int64_keys
+
+
+# Largest next_k the settings accept: tuples of k items are packed into one int64 index, and at k = 4
+# that still holds catalogues of 55,108 items (every shipped dataset); each further item also adds H
+# target slots to train and decode jointly.
+MAX_NEXT_K = 4
 
 
 class JointCatalogue:
@@ -21,7 +27,7 @@ class JointCatalogue:
     def __init__(self, catalogue: SIDCatalogue, k: int) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        if float(catalogue.n_items) ** k >= 2.0**63:
+        if not fits_int64_keys(catalogue.n_items, k):
             raise ValueError(f"{catalogue.n_items}**{k} item tuples do not fit an int64 index; lower k")
         self.base, self.k = catalogue, int(k)
         self.H, self.K = catalogue.H * self.k, catalogue.K

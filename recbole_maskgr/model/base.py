@@ -16,6 +16,7 @@ from recbole_maskgr.data.checks import choice_setting, integer_setting, number_s
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
+from recbole_maskgr.decoding.beams import INVALID_SID_CHOICES
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
 from recbole_maskgr.model.layers import BidirectionalEncoder
 from recbole_maskgr.trainer.sid_trainer import SIDTrainer
@@ -88,6 +89,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
         choice_setting("train_samples", config["train_samples"],
                        {"prefixes": "RecBole's, every prefix", "sequence": "", "windows": ""}, "prefixes")
         check_beam_width(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
+        choice_setting("invalid_sid", config["invalid_sid"], INVALID_SID_CHOICES, "constrained")
         for phase in ("valid", "test"):
             mode = config[f"{phase}_decoding"]
             if mode not in cls.decoding_modes:

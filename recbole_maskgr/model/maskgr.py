@@ -41,10 +41,7 @@ from recbole_maskgr.model.maskgr_settings import (
 
 class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     decoding_modes = DECODING_MODES
-    non_finite_hint = (
-        "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t), "
-        "then resume from that checkpoint."
-    )
+    non_finite_hint = "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t)"
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)  # runs check_config: the rules the early input checks apply

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from recbole_maskgr.config import ConfigError
-from recbole_maskgr.data.checks import choice_setting, integer_setting, number_setting, sid_depth
+from recbole_maskgr.data.checks import check_next_k, choice_setting, integer_setting, number_setting, sid_depth
+from recbole_maskgr.decoding.beams import ORDER_CHOICES
 from recbole_maskgr.model.diffusion import split_schedule
 
 
@@ -18,6 +19,7 @@ def parse_schedule(value, depth: int) -> list[int]:
 
 
 def check_decode_steps(config) -> None:
+    choice_setting("decode_order", config["decode_order"], ORDER_CHOICES, "top-prob")
     depth = sid_depth(config)
     value = config["decode_steps"]
     try:
@@ -34,7 +36,7 @@ def check_decode_steps(config) -> None:
 
 def check_dense_and_next_k(config) -> None:
     """`next_k` and the dense-retrieval extension: both build on the one-vector-per-item layout."""
-    integer_setting("next_k", config["next_k"], 1, "items decoded jointly")
+    check_next_k(config)
     if not isinstance(config["dense_retrieval"], bool):
         raise ConfigError(f"dense_retrieval must be True or False, got {config['dense_retrieval']!r}.")
     dense = config["dense_retrieval"]

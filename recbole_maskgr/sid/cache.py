@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from recbole_maskgr.files import atomic_save
+from recbole_maskgr.files import WriteFailed, atomic_save
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +68,18 @@ class SIDCache:
         except Exception as exc:  # truncated or not a torch file at all
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         if problem is not None:
-            logger.warning(f"SID cache file {path} is {problem}; deleting it and rebuilding")
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+            self.discard(kind, key, problem)
             return None
         return dict(blob["tensors"])
+
+    def discard(self, kind: str, key: str, problem: str) -> None:
+        """Warn (one line naming the file and the problem) and delete that one file; the caller rebuilds."""
+        path = self.path(kind, key)
+        logger.warning(f"SID cache file {path} is {problem}; deleting it and rebuilding")
+        try:
+            os.remove(path)  # one unlink: other entries, and a rebuilt file written later, are untouched
+        except OSError:
+            pass
 
     @staticmethod
     def _verify(blob, key: str) -> str | None:
@@ -92,11 +97,16 @@ class SIDCache:
             return "corrupt (checksum mismatch)"
         return None
 
-    def save(self, kind: str, key: str, tensors: Mapping[str, torch.Tensor]) -> str:
-        """Write atomically; returns the path. A failed write leaves no file behind."""
-        os.makedirs(self.cache_dir, exist_ok=True)
+    def save(self, kind: str, key: str, tensors: Mapping[str, torch.Tensor]) -> str | None:
+        """Write atomically; returns the path, or None when the system refused the write (disk full, a
+        file-size limit): the cache only saves time, so that is a warning and the run goes on."""
         tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
         blob = {"format": FORMAT_VERSION, "key": key, "tensors": tensors, "checksum": checksum(key, tensors)}
         path = self.path(kind, key)
-        atomic_save(blob, path)
+        try:
+            atomic_save(blob, path)
+        except WriteFailed as err:
+            logger.warning(f"SID cache file {path} could not be written ({err.strerror}); going on without "
+                           "caching it (the next run builds it again)")
+            return None
         return path

@@ -40,6 +40,26 @@ def resolve_encoder(name: str) -> str:
     return name
 
 
+MODEL_FILES = ("modules.json", "config.json")  # a sentence-transformers folder, or a plain transformers one
+
+
+def encoder_problem(name) -> str | None:
+    """Why `name` cannot be loaded as a local model folder, found without loading it; None for the default
+    and for names that read as Hugging Face model ids (those are resolved when the model is loaded)."""
+    if not isinstance(name, str) or not name.strip():
+        return "is empty"
+    local = os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.path.exists(name)
+    if name in _DEFAULT_ALIASES or not local:
+        return None
+    if not os.path.exists(name):
+        return "does not exist"
+    if not os.path.isdir(name):
+        return "is a file, not a model folder"
+    if not any(os.path.isfile(os.path.join(name, f)) for f in MODEL_FILES):
+        return f"is a folder without {' or '.join(MODEL_FILES)}, so not a sentence-transformers model"
+    return None
+
+
 def load_encoder(name: str, device: str = "cpu"):
     """A ``SentenceTransformer`` for ``name`` (resolved with :func:`resolve_encoder`)."""
     from sentence_transformers import SentenceTransformer

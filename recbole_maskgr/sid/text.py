@@ -39,6 +39,22 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
+def template_problem(template) -> str | None:
+    """Why `template` cannot format item texts (bad braces, positional or dotted fields, format specs
+    that do not fit text), or None; checked before the data is loaded."""
+    if not isinstance(template, str):
+        return f"it is {type(template).__name__}, not text"
+    try:
+        names = template_fields(template)
+        dotted = [name for name in names if not name.isidentifier()]
+        if dotted:
+            return f"'{{{dotted[0]}}}' is not a plain field name (attributes and indexes are not supported)"
+        template.format_map({name: "x" for name in names})
+    except (ValueError, IndexError, KeyError) as err:
+        return str(err)
+    return None
+
+
 def build_item_texts(
     columns: Mapping[str, Sequence[str | None]],
     fields: Sequence[str],

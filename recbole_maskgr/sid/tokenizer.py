@@ -22,6 +22,39 @@ from .quantize import ALGORITHM_VERSION, METHODS, add_dedup_digit, quantize, sid
 logger = logging.getLogger(__name__)
 
 
+def table_problem(codes, n: int, depth: int, codebook_size: int, reserve_zero: bool) -> str | None:
+    """What keeps `codes` from being a usable [n, depth] SID table, or None: the rules every built table
+    obeys (a cache file whose checksum was recomputed after editing must obey them too)."""
+    if not isinstance(codes, torch.Tensor) or codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        return "not an integer code table"
+    if tuple(codes.shape) != (n, depth):
+        return f"of shape {tuple(codes.shape)}, expected ({n}, {depth})"
+    table = codes.long()  # [n, H]
+    outside = (table < 0) | (table >= codebook_size)  # [n, H]
+    if bool(outside.any()):
+        row, level = (int(i) for i in outside.nonzero()[0])
+        return f"holding code {int(table[row, level])} at level {level} (item {row}), outside [0, {codebook_size})"
+    unique, inverse, counts = torch.unique(table, dim=0, return_inverse=True, return_counts=True)
+    if len(unique) < n:
+        first, second = (int(i) for i in (inverse == int((counts > 1).nonzero()[0])).nonzero()[:2, 0])
+        return f"holding duplicate SIDs ({n - len(unique)} rows repeat another, e.g. items {first} and {second})"
+    if reserve_zero and bool((table == 0).all(1).any()):
+        return "holding the all-zero SID, which is reserved for padding"
+    return None
+
+
+def vectors_problem(vectors, n: int) -> str | None:
+    """What keeps `vectors` from being usable item embeddings [n, d], or None."""
+    if not isinstance(vectors, torch.Tensor) or not vectors.is_floating_point() or vectors.dim() != 2:
+        return "not a float [items, dim] matrix"
+    if vectors.shape[0] != n:
+        return f"of {vectors.shape[0]} rows, expected {n}"
+    bad = ~torch.isfinite(vectors)  # [n, d]
+    if bool(bad.any()):
+        return f"holding {int(bad.sum())} non-finite values (NaN or inf), e.g. in item {int(bad.any(1).nonzero()[0])}"
+    return None
+
+
 class SIDTokenizer:
     """Build an ``[n, levels + 1]`` SID table (last column = de-dup digit) for a list of item texts.
 
@@ -103,10 +136,12 @@ class SIDTokenizer:
         """Embeddings float32 [n, d] for ``texts`` and where they came from (``hit``, ``miss``, ``off``)."""
         texts = self._check_texts(texts)
         key = self.embedding_key(texts)
-        if self.cache is not None:
-            cached = self.cache.load("emb", key)
-            if cached is not None and cached.get("emb") is not None and cached["emb"].shape[0] == len(texts):
+        cached = self.cache.load("emb", key) if self.cache is not None else None
+        if cached is not None:
+            problem = vectors_problem(cached.get("emb"), len(texts))
+            if problem is None:
                 return cached["emb"].numpy(), "hit"
+            self.cache.discard("emb", key, problem)
         emb = encode_texts(
             texts, self.text_encoder, device=self.device, batch_size=self.batch_size,
             show_progress=self.show_progress,
@@ -138,6 +173,9 @@ class SIDTokenizer:
         key = make_key("sid", [source_key], source=source, **self._settings_key_params())
         return self._codes(key, n, vectors, source)
 
+    def _table_problem(self, codes, n: int) -> str | None:
+        return table_problem(codes, n, self.H, self.codebook_size, self.reserve_zero)
+
     def _codes(self, key: str, n: int, vectors, source: str) -> tuple[torch.Tensor, dict]:
         """Cached codes under `key`, or vectors() -> quantise -> de-dup digit (then cached)."""
         seconds = {}
@@ -149,13 +187,14 @@ class SIDTokenizer:
         seconds["cache_lookup"] = time.perf_counter() - t0
         if cached is not None:
             codes = cached.get("codes")
-            if codes is not None and tuple(codes.shape) == (n, self.H):
+            problem = self._table_problem(codes, n)
+            if problem is None:
                 report["cache"] = {"codes": "hit", "embeddings": "not needed"}
                 report["cache_file"] = self.cache.path("sid", key)
                 report.update(sid_health(codes.numpy(), self.codebook_size))
                 report["seconds"] = seconds
                 return codes.long(), report
-            logger.warning(f"SID cache file {self.cache.path('sid', key)} has an unexpected shape; rebuilding")
+            self.cache.discard("sid", key, problem)
 
         t0 = time.perf_counter()
         emb, emb_source = vectors()  # [n, d]
@@ -170,10 +209,13 @@ class SIDTokenizer:
         seconds["dedup"] = time.perf_counter() - t0
 
         codes = torch.from_numpy(full).long()  # [n, H]
+        problem = self._table_problem(codes, n)
+        if problem is not None:  # cannot happen unless the quantiser is broken: never cache or train on it
+            raise RuntimeError(f"The SID table just built is {problem}.")
         report["cache"] = {"codes": "miss" if self.cache is not None else "off", "embeddings": emb_source}
         if self.cache is not None:
             t0 = time.perf_counter()
-            report["cache_file"] = self.cache.save("sid", key, {"codes": codes})
+            report["cache_file"] = self.cache.save("sid", key, {"codes": codes}) or "not written"
             seconds["cache_write"] = time.perf_counter() - t0
         report.update(sid_health(full, self.codebook_size))
         report["embedding_dim"] = int(emb.shape[1])

@@ -16,6 +16,8 @@ import random
 import numpy as np
 import torch
 
+from recbole_maskgr.files import WriteFailed, atomic_save
+
 
 CHECKPOINT_FORMAT = "recbole_maskgr/1"
 
@@ -50,6 +52,13 @@ def safe_load(path: str, map_location="cpu") -> dict:
             f"Checkpoint '{path}' is empty: the run that claimed this name stopped before its first save. "
             "Resume from its '-last.pth' file if there is one, or train anew."
         )
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # neither torch's zip format nor a pickle stream
+        raise CheckpointError(
+            f"'{path}' is not a checkpoint: it is neither a torch file nor a pickle (it starts with {head!r}). "
+            "Pass a file a run wrote, e.g. saved/<Model>-<time>-last.pth."
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -58,11 +67,22 @@ def safe_load(path: str, map_location="cpu") -> dict:
             "recbole_maskgr only loads its own checkpoints (tensors and plain data). "
             "If you trust the file, re-save its state_dict with torch yourself."
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # torch's readers fail in many ways on a damaged file
         raise CheckpointError(f"Checkpoint '{path}' is unreadable (truncated or corrupt?): {err}") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a recbole_maskgr checkpoint (format {CHECKPOINT_FORMAT}).")
     return state
+
+
+def write_checkpoint(state: dict, path: str) -> None:
+    """Atomic write; a write the system refuses is one CheckpointError, and earlier files stay intact."""
+    try:
+        atomic_save(state, path)
+    except WriteFailed as err:
+        raise CheckpointError(
+            f"Could not write checkpoint '{path}': {err.strerror}. Checkpoints written before are intact. Free "
+            "disk space (or raise the file-size limit, `ulimit -f`), or set --checkpoint_dir to a folder with room."
+        ) from None
 
 
 def capture_rng_state() -> dict:
@@ -136,6 +156,19 @@ def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None
 
 # Set per process by the DDP launcher: a checkpoint must rebuild a one-process Config.
 PROCESS_SETTINGS = ("local_rank", "world_size", "ip", "port", "nproc", "offset")
+
+
+# Settings that choose where a run reads data or writes files (and the encoder it loads): a checkpoint's
+# record of them is never used; a run takes them from its own settings (--resume, load_data_and_model).
+LOCATION_SETTINGS = ("data_path", "checkpoint_dir", "sid_cache_dir", "sid_text_encoder", "dataset_save_path",
+                     "dataloaders_save_path", "save_dataset", "save_dataloaders", "log_wandb", "wandb_project",
+                     "config_files")
+
+
+def recorded_locations(path: str) -> dict:
+    """The LOCATION_SETTINGS a checkpoint records, for a caller that trusts the file (e.g. a benchmark
+    reading its own runs) and passes them on explicitly: `load_data_and_model(path, recorded_locations(path))`."""
+    return {k: v for k, v in safe_load(path)["config"].items() if k in LOCATION_SETTINGS}
 
 
 def plain_config(config) -> dict:

@@ -25,7 +25,6 @@ import os
 import torch
 from recbole.utils import set_color
 
-from recbole_maskgr.files import atomic_save
 from recbole_maskgr.trainer.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -37,6 +36,7 @@ from recbole_maskgr.trainer.checkpoint import (
     restore_rng_state,
     safe_load,
     to_plain,
+    write_checkpoint,
 )
 from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, budget_spent, loader_rng_state
 from recbole_maskgr.trainer.run_files import (claim_checkpoint_name, last_checkpoint_path, previous_best_file,
@@ -57,7 +57,7 @@ class SafeCheckpointMixin:
     which it runs out is cut short, validated and checkpointed as usual, then training ends.
     """
 
-    non_finite_hint = "Lower learning_rate or set clip_grad_norm, then resume from that checkpoint."
+    non_finite_hint = "Lower learning_rate or set clip_grad_norm"
 
     def __init__(self, config, model):
         super().__init__(config, model)
@@ -159,9 +159,10 @@ class SafeCheckpointMixin:
             return
         last = self._last_written if self._last_written and os.path.isfile(self._last_written) else None
         where = f"Last good checkpoint: {last}. " if last else "No checkpoint was written yet. "
+        then = f"then resume with --resume={last}." if last else "then train anew."
         raise NonFiniteLossError(
             f"Training loss became {loss.detach().float().sum().item()} after {self.train_steps} optimizer steps "
-            f"(epoch {self._epoch}). {where}{self.non_finite_hint}"
+            f"(epoch {self._epoch}). {where}{self.non_finite_hint}, {then}"
         )
 
     # ------------------------------------------------------------------ writing
@@ -205,7 +206,7 @@ class SafeCheckpointMixin:
         """Hook for subclasses."""
 
     def _write(self, state: dict, path: str, verbose: bool) -> None:
-        atomic_save(state, path)
+        write_checkpoint(state, path)
         self._last_written = path
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {path}")
