@@ -41,7 +41,8 @@ def settings_grid(depth: int, item_head: bool = False) -> list[dict]:
         grid += [{"name": f"beam_rerank_weight={w}", "beam_rerank_weight": w} for w in (0.0, 0.5, 1.0, 2.0, 4.0, 100.0)]
         grid += [{"name": f"beam_width={b}, beam_rerank_weight={w}", "beam_width": b, "beam_rerank_weight": w}
                  for b in (20, 50) for w in (1.0, 100.0)]
-        grid += [{"name": "one-pass item softmax (no beams)", "test_decoding": "item"}]
+        grid += [{"name": f"one-pass item softmax (no beams), item_marginal_weight={w}", "test_decoding": "item",
+                  "item_marginal_weight": w} for w in (0.0, 0.1, 0.25, 0.5, 1.0)]
     return grid
 
 
@@ -55,6 +56,7 @@ def apply(model, setting: dict, defaults: dict) -> None:
     model.invalid_sid = values["invalid_sid"]
     model.decoding["test"] = values["test_decoding"]
     model.beam_rerank_weight = float(values["beam_rerank_weight"])
+    model.item_marginal_weight = float(values["item_marginal_weight"])
 
 
 def main() -> None:
@@ -81,7 +83,8 @@ def main() -> None:
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
     model.phase = "test"  # decode with the test-time settings swept below, whichever split is read
     trainer = get_trainer(config)(config, model)
-    keys = ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding", "beam_rerank_weight")
+    keys = ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding", "beam_rerank_weight",
+            "item_marginal_weight")
     defaults = {k: config[k] for k in keys}
     defaults["decode_steps"] = defaults["decode_steps"] or model.depth
     rows = []

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_maskgr.config import ConfigError
-from recbole_maskgr.decoding import rerank_beams
+from recbole_maskgr.decoding import marginal_item_scores, rerank_beams
 from recbole_maskgr.model.item_head import ItemHead, item_logits
 
 from conftest import assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch
@@ -124,6 +124,13 @@ def test_item_level_model_learns_and_decodes_every_way(item_level):
         states, _ = model._one_pass(interaction)
         expected = model.item_head.log_probs(states[:, : model.depth], model.catalogue_vectors())
     assert torch.allclose(scores, expected, atol=1e-5)
+    # with item_marginal_weight the one-pass token likelihood joins: log p_item + w * sum_l log p(code_l)
+    model.item_marginal_weight = 0.5
+    with torch.no_grad():
+        mixed = model.full_sort_predict(interaction)[:, 1:]
+        _, log_probs = model._one_pass(interaction)
+        marginal = marginal_item_scores(log_probs[:, : model.depth], model.item_sid[1:])
+    assert torch.allclose(mixed, expected + 0.5 * marginal, atol=1e-4)
 
 
 def test_reranked_beams_are_ordered_by_beam_plus_item_score(item_level):
@@ -149,6 +156,7 @@ def test_reranked_beams_are_ordered_by_beam_plus_item_score(item_level):
     (dict(beam_rerank_weight=1.0), "beam_rerank_weight > 0 needs the item head"),
     (dict(test_decoding="item"), "test_decoding: item needs the item head"),
     (dict(item_loss_weight=-1.0), "item_loss_weight"),
+    (dict(token_loss_weight=0.0), "token_loss_weight: 0 needs the item head"),
     (dict(item_id_vectors=True, history_tokens="codes", clean_history_share=0.0),
      "item_id_vectors needs history_tokens: items"),
 ])

@@ -71,6 +71,8 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
         self.item_id_emb = nn.Embedding(self.n_items, self.hidden_size) if config["item_id_vectors"] else None
         self.item_loss_weight = float(config["item_loss_weight"])
+        self.token_loss_weight = float(config["token_loss_weight"])
+        self.item_marginal_weight = float(config["item_marginal_weight"])
         self.beam_rerank_weight = float(config["beam_rerank_weight"])
         self.item_head = ItemHead(self.hidden_size) if self.item_loss_weight > 0 else None
         self.apply(self._init_weights)
@@ -161,7 +163,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         terms = 0.0
         for chunk in order.split(self.train_chunk_sequences):
             terms = terms + self._loss_terms(interaction[chunk], dense_step, catalogue)  # [4, 2]
-        loss = mix_objectives(terms[:2], self.clean_history_share)
+        loss = self.token_loss_weight * mix_objectives(terms[:2], self.clean_history_share)
         if self.item_head is not None:
             loss = loss + self.item_loss_weight * weighted_mean(*terms[3])
         return loss + self.dense_loss_weight * weighted_mean(*terms[2]) if dense_step else loss

@@ -77,9 +77,10 @@ class MaskGRDecoding:
         if mode == "beam":
             return self._beam_ranking(interaction)
         states, log_probs = self._one_pass(interaction)
-        if mode == "item":
-            return self._item_scores(states), states.shape[0]
         fallback = marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
+        if mode == "item":  # the item head, plus (item_marginal_weight) the token-level one-pass likelihood
+            scores = self._item_scores(states)  # [U, n_items-1]
+            return scores + self.item_marginal_weight * fallback if self.item_marginal_weight else scores, len(scores)
         if mode == "marginal":
             return fallback, fallback.shape[0]
         neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each

@@ -94,6 +94,10 @@ def check_item_level_settings(config) -> None:
                    "weight of the item-level softmax loss; 0 = off")
     number_setting("beam_rerank_weight", config["beam_rerank_weight"], lambda v: v >= 0, ">= 0",
                    "share of the item-level log-prob in the beams' final scores")
+    number_setting("item_marginal_weight", config["item_marginal_weight"], lambda v: v >= 0, ">= 0",
+                   "share of the one-pass token likelihood in `item` decoding's scores")
+    number_setting("token_loss_weight", config["token_loss_weight"], lambda v: v >= 0, ">= 0",
+                   "weight of the masked-diffusion token loss (0 = the item head alone, an ablation)")
     head = float(config["item_loss_weight"]) > 0
     needs = [("item_id_vectors", config["item_id_vectors"]), ("item_loss_weight > 0", head)]
     for option, active in needs:
@@ -106,6 +110,8 @@ def check_item_level_settings(config) -> None:
     uses_head = [f"{phase}_decoding: item" for phase in ("valid", "test") if config[f"{phase}_decoding"] == "item"]
     if float(config["beam_rerank_weight"]) > 0:
         uses_head.append("beam_rerank_weight > 0")
+    if float(config["token_loss_weight"]) == 0:
+        uses_head.append("token_loss_weight: 0")
     if uses_head and not head:
         raise ConfigError(f"{uses_head[0]} needs the item head: set --item_loss_weight to a value > 0 "
                           "(e.g. 1.0), or drop the option.")
