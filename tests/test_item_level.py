@@ -36,8 +36,13 @@ def test_item_head_loss_is_the_full_softmax_cross_entropy_by_hand():
     items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # items 1, 2, 3
     logits = [2 / math.sqrt(2), 1 / math.sqrt(2), 3 / math.sqrt(2)]
     expected = -logits[1] + math.log(sum(math.exp(v) for v in logits))  # target item 2
-    ce, count = head.loss_terms(states, items, torch.tensor([2]))
+    ids = torch.tensor([1, 2, 3])
+    ce, count = head.loss_terms(states, torch.tensor([2]), items[1:2], ids, items)  # every item a candidate
     assert ce.item() == pytest.approx(expected, rel=1e-6) and count.item() == 1.0
+    # a sampled softmax over candidates (3, 2, 3): the target's own copy is left out, item 3 counts twice
+    sampled = -logits[1] + math.log(math.exp(logits[1]) + 2 * math.exp(logits[2]))
+    ce, _ = head.loss_terms(states, torch.tensor([2]), items[1:2], torch.tensor([3, 2, 3]), items[[2, 1, 2]])
+    assert ce.item() == pytest.approx(sampled, rel=1e-6)
     assert torch.allclose(head.log_probs(states, items).exp().sum(), torch.tensor(1.0))
     assert torch.allclose(item_logits(torch.tensor([[2.0, 1.0]]), items), torch.tensor([logits]))
 
@@ -91,7 +96,7 @@ def test_item_loss_joins_the_token_loss_with_its_weight(item_level):
     model.eval()
     batch = first_batch(train)[torch.arange(16)]
     torch.manual_seed(0)
-    terms = model._loss_terms(batch, catalogue=model.catalogue_vectors())  # [4, 2]
+    terms = model._loss_terms(batch, catalogue=model._item_candidates())  # [4, 2]: the full softmax
     # the item-level part by hand: the all-masked slots' states against every item vector
     history = model._history_items(batch)
     all_masked = torch.full((16, model.depth), model.mask_id)
@@ -106,6 +111,16 @@ def test_item_loss_joins_the_token_loss_with_its_weight(item_level):
         torch.manual_seed(1)
         losses.append(model.calculate_loss(batch).item())
     assert losses[0] - losses[1] == pytest.approx(0.5 * expected.item() / 16, rel=1e-4)
+
+
+def test_sampled_item_loss_draws_its_candidates_once_a_batch(item_level):
+    _, _, (train, _, _), model, _ = build_maskgr(dict(item_level, item_loss_weight=1.0, item_negatives=50))
+    torch.manual_seed(0)
+    ids, vectors = model._item_candidates()
+    assert ids.shape == (50,) and vectors.shape == (50, model.hidden_size)
+    assert ((ids >= 1) & (ids < model.n_items)).all()
+    assert torch.allclose(vectors, model._item_vectors(ids[None])[0])
+    assert_training_lowers_loss(model, first_batch(train), steps=300)
 
 
 def test_item_level_model_learns_and_decodes_every_way(item_level):

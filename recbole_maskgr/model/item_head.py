@@ -5,7 +5,9 @@ softmax over whole items. This head gives MaskGR both: the states of the target 
 (what the first decoding pass sees), are pooled into one query that scores every catalogue item's
 input vector (its SID code sum, plus its ID vector with `item_id_vectors`). It trains the encoder
 with the item-level signal and can re-rank the beams (`beam_rerank_weight`) or rank the whole
-catalogue in one pass (`valid_decoding` / `test_decoding: item`).
+catalogue in one pass (`valid_decoding` / `test_decoding: item`). Training scores the target
+against every item (a full softmax, SASRec's) or against `item_negatives` items drawn uniformly
+once per batch (a sampled softmax, eSASRec's; the target's own copies among them are left out).
 """
 
 from __future__ import annotations
@@ -33,11 +35,20 @@ class ItemHead(nn.Module):
         """States of the next item's H masked slots [N, H, d] -> one query [N, d]."""
         return self.project(slot_states.mean(1))
 
-    def loss_terms(self, slot_states, item_vectors, targets) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sum of CE, count) of the target items [N] (RecBole ids >= 1) among the real items, whose
-        vectors [n_items - 1, d] start at item 1. Two sums, so chunks add up to the batch's mean."""
-        logits = item_logits(self.query(slot_states), item_vectors)  # [N, n_items - 1]
-        ce = F.cross_entropy(logits, targets - 1, reduction="sum")
+    def loss_terms(self, slot_states, targets, target_vectors, candidates, candidate_vectors):
+        """(sum of CE, count) of each row's target against the candidate items; two sums, so chunks
+        add up to the batch's mean.
+
+        slot_states [N, H, d]; targets [N] item ids with their vectors [N, d]; candidates [M] item
+        ids with their vectors [M, d] (every item: the full softmax; a sample: the sampled one). A
+        candidate equal to the row's target is left out, so the full softmax is exact.
+        """
+        query = self.query(slot_states)  # [N, d]
+        positive = (query * target_vectors).sum(-1, keepdim=True) / math.sqrt(query.shape[-1])  # [N, 1]
+        others = item_logits(query, candidate_vectors)  # [N, M]
+        others = others.masked_fill(candidates[None, :] == targets[:, None], float("-inf"))  # [N, M]
+        logits = torch.cat([positive, others], dim=1)  # [N, 1 + M]; the target is column 0
+        ce = -F.log_softmax(logits, dim=1)[:, 0].sum()
         return ce, torch.tensor(float(targets.numel()), device=ce.device)
 
     def log_probs(self, slot_states: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:

@@ -71,6 +71,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
         self.item_id_emb = nn.Embedding(self.n_items, self.hidden_size) if config["item_id_vectors"] else None
         self.item_loss_weight = float(config["item_loss_weight"])
+        self.item_negatives = int(config["item_negatives"])
         self.token_loss_weight = float(config["token_loss_weight"])
         self.item_marginal_weight = float(config["item_marginal_weight"])
         self.beam_rerank_weight = float(config["beam_rerank_weight"])
@@ -133,6 +134,15 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         per_item = states.reshape(-1, self.depth, states.shape[-1])  # [N*k, H, d]
         return tied_level_logits(per_item, self._code_emb()).reshape(states.shape[0], -1, self.codebook_size)
 
+    def _item_candidates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The items the item head's loss scores each target against this batch, with their vectors:
+        every real item (`item_negatives: 0`), or that many drawn uniformly. ids [M], vectors [M, d]."""
+        device = self.item_sid.device
+        if self.item_negatives == 0:
+            return torch.arange(1, self.n_items, device=device), self.catalogue_vectors()
+        ids = torch.randint(1, self.n_items, (self.item_negatives,), device=device)  # [M]
+        return ids, self._item_vectors(ids[None])[0]
+
     def catalogue_vectors(self) -> torch.Tensor:
         """Every real item's input vector, the item head's output table: [n_items - 1, d]."""
         items = torch.arange(1, self.n_items, device=self.item_sid.device)  # [n-1]
@@ -159,7 +169,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
         dense_step = self.dense is not None and self.training_steps % self.dense_every == 0
         self.training_steps += int(self.training)
-        catalogue = self.catalogue_vectors() if self.item_head is not None else None  # [n-1, d], once a batch
+        catalogue = self._item_candidates() if self.item_head is not None else None  # once a batch
         terms = 0.0
         for chunk in order.split(self.train_chunk_sequences):
             terms = terms + self._loss_terms(interaction[chunk], dense_step, catalogue)  # [4, 2]
@@ -248,8 +258,10 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         else:
             all_masked = torch.full_like(noised, self.mask_id)  # [B, k*H]
             states, masked_states = self._slot_states_twice(history, noised, all_masked)  # [B, k*H, d] x2
-            item_terms = torch.stack(self.item_head.loss_terms(masked_states[:, : self.depth], catalogue,
-                                                               targets[:, 0]))  # [2]
+            first = targets[:, 0]  # [B]: the next item
+            target_vectors = self._item_vectors(first[:, None])[:, 0]  # [B, d]
+            item_terms = torch.stack(self.item_head.loss_terms(masked_states[:, : self.depth], first, target_vectors,
+                                                               *catalogue))  # [2]
         logits = self._slot_logits(states)  # [B, k*H, K]
         clean_terms = torch.stack(diffusion_loss_terms(logits, codes, masked, self._row_weights(t)))  # [2]
         dense_terms = torch.zeros_like(clean_terms)

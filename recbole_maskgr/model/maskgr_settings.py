@@ -98,6 +98,8 @@ def check_item_level_settings(config) -> None:
                    "share of the one-pass token likelihood in `item` decoding's scores")
     number_setting("token_loss_weight", config["token_loss_weight"], lambda v: v >= 0, ">= 0",
                    "weight of the masked-diffusion token loss (0 = the item head alone, an ablation)")
+    integer_setting("item_negatives", config["item_negatives"], 0,
+                    "items each target is scored against in the item loss (0 = every item)")
     head = float(config["item_loss_weight"]) > 0
     needs = [("item_id_vectors", config["item_id_vectors"]), ("item_loss_weight > 0", head)]
     for option, active in needs:
