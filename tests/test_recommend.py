@@ -136,6 +136,15 @@ def test_bad_requests_are_one_line_errors_before_the_model_loads(checkpoints, mo
         recommend(checkpoints["SASRec"], **({"users": ["99999"]} if "--users" in args else {"history": ["99999"]}))
 
 
+def test_an_item_the_filters_dropped_is_named(checkpoints, recommenders):
+    from recbole_maskgr.recommend.catalog import raw_inter_ids
+
+    recommender = recommenders["SASRec"]
+    dropped = sorted(raw_inter_ids(recommender.config)[1] - set(recommender.item_ids))[0]
+    with pytest.raises(RecommendError, match=rf"item id\(s\) {dropped} are in the data but were dropped"):
+        recommend(checkpoints["SASRec"], history=["50", dropped])
+
+
 def test_out_file_is_written_and_a_directory_refused(checkpoints, tmp_path, capsys):
     out = tmp_path / "lists" / "top.jsonl"
     assert main(["--checkpoint", checkpoints["SASRec"], "--history", "50", "--format", "json", "--out", str(out)]) == 0

@@ -31,7 +31,7 @@ def check_request(checkpoint: str, users=None, history=None, k: int = 10) -> tup
         raise RecommendError("give either users (raw user ids) or history (raw item ids), not both or neither")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise RecommendError(f"k must be a positive whole number, got {k!r}")
-    users = None if users is None else [str(u) for u in users]
+    users = None if users is None else list(dict.fromkeys(str(u) for u in users))  # one list per user
     history = None if history is None else [str(i) for i in history]
     if users == [] or history == []:
         raise RecommendError("no users or items given")
