@@ -78,12 +78,14 @@ def test_cli_gives_k_distinct_titled_items_in_both_formats(checkpoints, recommen
 def test_python_function_and_exclude_history(checkpoints, recommenders):
     recommender = recommenders["SASRec"]
     users = first_test_users(recommender, 2)
-    rows = recommend(checkpoints["SASRec"], users=users, k=10)
+    rows = recommend(checkpoints["SASRec"], users=",".join(users + users[:1]), k=10)  # text, a user twice
     assert rows == recommender.recommend(users=users, k=10)
     kept = recommender.recommend(users=users, k=10, exclude_history=True)
     check_lists(kept, users, 10)
     for user, history in recommender.histories(users).items():
         assert not {row["item"] for row in kept if row["user"] == user} & set(history)
+    with pytest.raises(RecommendError, match=r"unknown user id\(s\) 99999: not in "):
+        recommender.recommend(users=["99999"])  # a loaded model checks too
     typed = recommender.recommend(history=["50", "172"], k=10, exclude_history=True)
     assert not {"50", "172"} & {row["item"] for row in typed}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from recbole_maskgr.recommend.catalog import RecommendError, check_raw_ids, item_titles, shown
+from recbole_maskgr.recommend.catalog import RecommendError, check_raw_ids, item_titles, parse_ids, shown
 
 
 def checkpoint_config(checkpoint: str):
@@ -22,19 +22,28 @@ def checkpoint_config(checkpoint: str):
     return make_config(settings.pop("model"), settings.pop("dataset"), config_dict=settings)
 
 
-def check_request(checkpoint: str, users=None, history=None, k: int = 10) -> tuple[list | None, list | None]:
-    """Raw ids as text; RecommendError for a malformed request or ids the dataset files do not hold.
-
-    Runs before the model is loaded, so a typo costs a second, not a model load.
-    """
+def request_ids(users=None, history=None, k: int = 10) -> tuple[list | None, list | None]:
+    """Raw ids as text ("1,2,3" or a list; a user named twice gets one list); RecommendError for a
+    malformed request."""
     if (users is None) == (history is None):
         raise RecommendError("give either users (raw user ids) or history (raw item ids), not both or neither")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise RecommendError(f"k must be a positive whole number, got {k!r}")
-    users = None if users is None else list(dict.fromkeys(str(u) for u in users))  # one list per user
-    history = None if history is None else [str(i) for i in history]
+    if users is not None:
+        users = list(dict.fromkeys(parse_ids(users, "user ids") if isinstance(users, str) else map(str, users)))
+    if history is not None:
+        history = parse_ids(history, "item ids") if isinstance(history, str) else [str(i) for i in history]
     if users == [] or history == []:
         raise RecommendError("no users or items given")
+    return users, history
+
+
+def check_request(checkpoint: str, users=None, history=None, k: int = 10) -> tuple[list | None, list | None]:
+    """`request_ids`, and RecommendError for ids the dataset files do not hold at all.
+
+    Runs before the model is loaded, so a typo costs a second, not a model load.
+    """
+    users, history = request_ids(users, history, k)
     check_raw_ids(checkpoint_config(checkpoint), users, history)
     return users, history
 
@@ -60,6 +69,7 @@ class Recommender:
         ids = self.dataset.field2token_id[self.dataset.uid_field]
         missing = [u for u in users if u not in ids]
         if missing:
+            check_raw_ids(self.config, missing, None)  # not in the files at all: say that instead
             raise RecommendError(
                 f"user id(s) {shown(missing)} are in the data but were dropped by the dataset's filters "
                 f"(user_inter_num_interval={self.config['user_inter_num_interval']}, "
@@ -70,6 +80,7 @@ class Recommender:
     def internal_items(self, items: list[str]) -> torch.Tensor:
         missing = [i for i in items if i not in self.item_ids]
         if missing:
+            check_raw_ids(self.config, None, missing)
             raise RecommendError(
                 f"item id(s) {shown(missing)} are in the data but were dropped by the dataset's filters "
                 f"(item_inter_num_interval={self.config['item_inter_num_interval']}), so the model does not know them"
@@ -129,13 +140,13 @@ class Recommender:
 
     def recommend(self, users=None, history=None, k: int = 10, exclude_history: bool = False) -> list[dict]:
         """Rows {user, rank, item, title, score}: the top-k distinct items per user (or for `history`)."""
+        users, history = request_ids(users, history, k)
         if users is not None:
-            uids = self.internal_users([str(u) for u in users])
-            labels = [str(u) for u in users]
-            histories = [self.user_history(uid) for uid in uids]
+            uids = self.internal_users(users)
+            labels, histories = users, [self.user_history(uid) for uid in uids]
         else:
             self.require_sequential()
-            labels, uids, histories = ["history"], [0], [self.internal_items([str(i) for i in history])]
+            labels, uids, histories = ["history"], [0], [self.internal_items(history)]
         scores = self.scores(histories, uids, exclude_history)
         top = scores.topk(min(k, scores.shape[1] - 1), dim=1)
         rows = []
