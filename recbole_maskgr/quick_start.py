@@ -221,14 +221,9 @@ def run(
     }
 
 
-def load_data_and_model(model_file: str, config_dict: dict | None = None):
-    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles).
-
-    As for --resume, nothing read from the file chooses where we read or write: its LOCATION_SETTINGS are
-    dropped; they come from `config_dict` (e.g. {"data_path": ..., "sid_cache_dir": ...}) or the defaults.
-    """
-    from recbole.utils import init_seed
-
+def checkpoint_config(model_file: str, config_dict: dict | None = None):
+    """The config a checkpoint was trained with, less its LOCATION_SETTINGS (from `config_dict` or
+    the defaults instead: nothing read from the file chooses where we read or write)."""
     from recbole_maskgr.trainer.checkpoint import LOCATION_SETTINGS, safe_load
 
     recorded = safe_load(model_file)["config"]
@@ -238,6 +233,18 @@ def load_data_and_model(model_file: str, config_dict: dict | None = None):
     if ignored:
         getLogger().info(f"{model_file} names {ignored}; not taken from the file: using "
                          f"{ {k: config[k] or 'the default' for k in ignored} } (pass them in config_dict to choose)")
+    return config
+
+
+def load_data_and_model(model_file: str, config_dict: dict | None = None):
+    """Rebuild config, data and model from one of our checkpoints (weights-only, no pickles).
+
+    As for --resume, nothing read from the file chooses where we read or write: its LOCATION_SETTINGS are
+    dropped; they come from `config_dict` (e.g. {"data_path": ..., "sid_cache_dir": ...}) or the defaults.
+    """
+    from recbole.utils import init_seed
+
+    config = checkpoint_config(model_file, config_dict)
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = prepare_data(config, dataset)

@@ -142,7 +142,7 @@ def disk_full(monkeypatch):
         except OSError:
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
 
-    monkeypatch.setattr(files.torch, "save", save)
+    monkeypatch.setattr(torch, "save", save)  # files.atomic_save imports torch when it writes
 
 
 def test_a_failing_sid_cache_write_only_warns_and_the_table_is_still_built(tmp_path, monkeypatch, caplog):

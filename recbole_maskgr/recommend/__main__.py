@@ -28,6 +28,8 @@ def parse_args(argv):
                         help="table (default) or json: one object per line (user, rank, item, title, score)")
     parser.add_argument("--show_history", action="store_true",
                         help="table only: print the history the model reads, with titles, above each list")
+    parser.add_argument("--data_path", help="folder of the dataset's atomic files, if not the default")
+    parser.add_argument("--sid_cache_dir", help="the SID cache folder, if not the default")
     parser.add_argument("--out", help="write to this file (atomically) instead of standard output")
     args = parser.parse_args(argv)
     if args.show_history and args.format != "table":
@@ -35,11 +37,16 @@ def parse_args(argv):
     return args
 
 
+def locations(args) -> dict:
+    """Where the data and SID cache are: given here, else the defaults (never the checkpoint's record)."""
+    return {key: getattr(args, key) for key in ("data_path", "sid_cache_dir") if getattr(args, key)}
+
+
 def render(args, users, history) -> str:
     from recbole_maskgr.recommend import output
     from recbole_maskgr.recommend.core import Recommender
 
-    recommender = Recommender(args.checkpoint)
+    recommender = Recommender(args.checkpoint, locations(args))
     rows = recommender.recommend(users, history, args.k, args.exclude_history)
     if args.format == "json":
         return output.json_lines(rows)
@@ -51,7 +58,7 @@ def render(args, users, history) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from recbole_maskgr.compat import quiet_recbole_chained_fillna
+    from recbole_maskgr.compat import quiet_recbole_warnings
     from recbole_maskgr.config import ConfigError
     from recbole_maskgr.files import atomic_write_text
     from recbole_maskgr.recommend.catalog import RecommendError, parse_ids
@@ -59,13 +66,13 @@ def main(argv=None) -> int:
     from recbole_maskgr.recommend.output import check_out_path
     from recbole_maskgr.trainer.checkpoint import CheckpointError
 
-    quiet_recbole_chained_fillna()
+    quiet_recbole_warnings()
     try:
         if args.out:
             check_out_path(args.out)
         users = parse_ids(args.users, "user ids") if args.users is not None else None
         history = parse_ids(args.history, "item ids") if args.history is not None else None
-        users, history = check_request(args.checkpoint, users, history, args.k)  # before the model loads
+        users, history = check_request(args.checkpoint, users, history, args.k, locations(args))  # before the model loads
         text = render(args, users, history)
     except (RecommendError, ConfigError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)

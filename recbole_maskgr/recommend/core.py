@@ -13,15 +13,6 @@ import torch
 from recbole_maskgr.recommend.catalog import RecommendError, check_raw_ids, item_titles, parse_ids, shown
 
 
-def checkpoint_config(checkpoint: str):
-    """The run's config, rebuilt from the checkpoint's settings (weights-only load, no data, no model)."""
-    from recbole_maskgr.config import make_config
-    from recbole_maskgr.trainer.checkpoint import safe_load
-
-    settings = dict(safe_load(checkpoint)["config"])
-    return make_config(settings.pop("model"), settings.pop("dataset"), config_dict=settings)
-
-
 def request_ids(users=None, history=None, k: int = 10) -> tuple[list | None, list | None]:
     """Raw ids as text ("1,2,3" or a list; a user named twice gets one list); RecommendError for a
     malformed request."""
@@ -38,23 +29,27 @@ def request_ids(users=None, history=None, k: int = 10) -> tuple[list | None, lis
     return users, history
 
 
-def check_request(checkpoint: str, users=None, history=None, k: int = 10) -> tuple[list | None, list | None]:
+def check_request(checkpoint: str, users=None, history=None, k: int = 10,
+                  locations: dict | None = None) -> tuple[list | None, list | None]:
     """`request_ids`, and RecommendError for ids the dataset files do not hold at all.
 
-    Runs before the model is loaded, so a typo costs a second, not a model load.
+    Runs before the model is loaded, so a typo costs a second, not a model load. `locations`: where
+    the data and SID cache are (`data_path`, `sid_cache_dir`); never read from the checkpoint.
     """
+    from recbole_maskgr.quick_start import checkpoint_config
+
     users, history = request_ids(users, history, k)
-    check_raw_ids(checkpoint_config(checkpoint), users, history)
+    check_raw_ids(checkpoint_config(checkpoint, locations), users, history)
     return users, history
 
 
 class Recommender:
     """A trained model with its dataset, loaded once; answers any number of requests."""
 
-    def __init__(self, checkpoint: str):
+    def __init__(self, checkpoint: str, locations: dict | None = None):
         from recbole_maskgr.quick_start import load_data_and_model
 
-        self.config, self.model, self.dataset, _, _, self.test_data = load_data_and_model(checkpoint)
+        self.config, self.model, self.dataset, _, _, self.test_data = load_data_and_model(checkpoint, locations)
         self.model.eval()
         self.titles = item_titles(self.config)
         self.max_history = int(self.config["MAX_ITEM_LIST_LENGTH"])
@@ -166,12 +161,15 @@ class Recommender:
             )
 
 
-def recommend(checkpoint: str, users=None, history=None, k: int = 10, exclude_history: bool = False) -> list[dict]:
+def recommend(checkpoint: str, users=None, history=None, k: int = 10, exclude_history: bool = False,
+              locations: dict | None = None) -> list[dict]:
     """Top-k items from a trained checkpoint, as rows {user, rank, item, title, score}.
 
     users: raw user ids (each user's whole history in the data is the input); history: raw item ids,
     oldest first (`user` is then "history"). exclude_history drops the history's own items.
-    Loads the model on every call; hold a `Recommender(checkpoint)` to ask many times.
+    Loads the model on every call; hold a `Recommender(checkpoint)` to ask many times. `locations`:
+    e.g. {"data_path": ..., "sid_cache_dir": ...} when they are not the defaults (the checkpoint's own
+    record of them is not used).
     """
-    users, history = check_request(checkpoint, users, history, k)
-    return Recommender(checkpoint).recommend(users, history, k, exclude_history)
+    users, history = check_request(checkpoint, users, history, k, locations)
+    return Recommender(checkpoint, locations).recommend(users, history, k, exclude_history)
