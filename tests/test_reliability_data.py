@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_maskgr import files, quick_start
+from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError, make_config
 from recbole_maskgr.data.atomic_files import validate_atomic_files
 from recbole_maskgr.data.data_left import keeps_everything, nothing_left
