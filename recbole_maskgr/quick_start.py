@@ -224,10 +224,13 @@ def run(
 def checkpoint_config(model_file: str, config_dict: dict | None = None):
     """The config a checkpoint was trained with, less its LOCATION_SETTINGS (from `config_dict` or
     the defaults instead: nothing read from the file chooses where we read or write)."""
-    from recbole_maskgr.trainer.checkpoint import LOCATION_SETTINGS, safe_load
+    from recbole_maskgr.trainer.checkpoint import LOCATION_SETTINGS, plain_config, safe_load
 
     recorded = safe_load(model_file)["config"]
-    settings = {k: v for k, v in recorded.items() if k not in LOCATION_SETTINGS and k not in ("model", "dataset")}
+    defaults = plain_config(make_config(recorded["model"], recorded["dataset"], config_dict=config_dict))
+    # only what the run set apart from today's defaults counts as set (e.g. sid_text_fields the user typed)
+    settings = {k: v for k, v in recorded.items()
+                if k not in LOCATION_SETTINGS and k not in ("model", "dataset") and defaults.get(k) != v}
     config = make_config(recorded["model"], recorded["dataset"], config_dict={**settings, **(config_dict or {})})
     ignored = {k: recorded[k] for k in LOCATION_SETTINGS if k in recorded and recorded[k] != config[k]}
     if ignored:

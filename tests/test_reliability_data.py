@@ -220,6 +220,28 @@ def test_load_data_and_model_never_writes_where_the_checkpoint_says(workdir, cap
     assert recorded_locations(str(tampered))["sid_cache_dir"] == str(elsewhere / "sid")  # for callers that trust it
 
 
+def test_a_checkpoint_whose_default_text_fields_are_absent_reloads(workdir):
+    """The run used the default sid_text_fields, some absent from its .item file (allowed); the checkpoint
+    records them like every setting, and reloading must not take them for ones the user typed."""
+    from recbole_maskgr.trainer.checkpoint import CHECKPOINT_FORMAT, plain_config
+
+    write_toy(workdir)
+    trained = toy_without_text_fields_setting(workdir)
+    recorded = plain_config(trained)
+    assert "price" in recorded["sid_text_fields"]  # the default; toy.item has no price column
+    checkpoint = workdir / "run.pth"
+    torch.save({"format": CHECKPOINT_FORMAT, "config": recorded}, checkpoint)
+    config = quick_start.checkpoint_config(str(checkpoint), {"data_path": str(workdir / "data"),
+                                                             "sid_cache_dir": trained["sid_cache_dir"]})
+    assert validate_atomic_files(config) == []  # no "sid_text_fields names ['categories', 'price']" error
+    assert config["sid_text_fields"] == recorded["sid_text_fields"]
+    typed = dict(recorded, sid_text_fields=["title", "price"])  # one the user did write is still checked
+    torch.save({"format": CHECKPOINT_FORMAT, "config": typed}, checkpoint)
+    config = quick_start.checkpoint_config(str(checkpoint), {"data_path": str(workdir / "data")})
+    with pytest.raises(ConfigError, match=r"sid_text_fields names \['price'\]"):
+        validate_atomic_files(config)
+
+
 # ====================================================================== unclear messages
 ONE_EACH = [INTER[0]] + [f"u{u}\ti{u % 5 + 1}\t{u}" for u in range(1, 30)]  # 29 users, one interaction each
 
