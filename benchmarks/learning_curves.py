@@ -42,6 +42,7 @@ from benchmarks.common import (  # noqa: E402
     write_json,
 )
 
+from recbole_maskgr.files import atomic_write_text  # noqa: E402
 from recbole_maskgr.trainer.epochs import BUDGET_CLOCKS  # noqa: E402
 
 VARIANTS_DIR = os.path.join(REPO, "benchmarks", "variants")
@@ -128,6 +129,14 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
     now = BUDGET_CLOCKS[args_json.get("clock", "wall")]
     curve, clock = [], {"trained": 0.0, "since": now(), "step": 0, "epoch": 0, "loss": []}
 
+    def write_result(partial: bool):
+        atomic_write_text(out_json, json.dumps({
+            "variant": name, "model": model_name, "command": args_json.get("command"), "partial": partial,
+            "checkpoint": None if partial else trainer.saved_model_file,
+            "settings": settings, "budget_s": budget_s, "clock": args_json.get("clock", "wall"),
+            "eval_every": every, "eval_every_s": every_s, "beam_users": len(valid_sample.dataset),
+            "parameters": count_parameters(model), "curve": curve}, indent=2, default=str))
+
     def record():
         clock["trained"] += now() - clock["since"]
         losses = clock["loss"]
@@ -136,6 +145,7 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
         model.eval()
         point.update(evaluate_point(trainer, model, valid_data, valid_sample))
         curve.append(point)
+        write_result(partial=True)  # a run stopped later keeps its points so far
         clock["loss"] = []
         one = (point.get("one_pass") or {}).get("recall@10")
         item = (point.get("item") or {}).get("recall@10")
@@ -167,11 +177,15 @@ def run_variant(name: str, settings: dict, args_json: dict, out_json: str) -> No
     record()
     trainer._claim_files()  # the final weights, for decoding sweeps on the same validation users
     trainer._save_checkpoint(clock["epoch"], verbose=False)
-    write_json(out_json, {"variant": name, "model": model_name, "command": args_json.get("command"),
-                          "checkpoint": trainer.saved_model_file,
-                          "settings": settings, "budget_s": budget_s, "clock": args_json.get("clock", "wall"),
-                          "eval_every": every, "eval_every_s": every_s, "beam_users": len(valid_sample.dataset),
-                          "parameters": count_parameters(model), "curve": curve})
+    write_result(partial=False)
+
+
+def finished(path: str) -> bool:
+    """A variant's result file that a whole run wrote (not the points of a run that was stopped)."""
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        return not json.load(handle).get("partial", False)
 
 
 def summary_row(result: dict) -> dict:
@@ -180,7 +194,8 @@ def summary_row(result: dict) -> dict:
     best_one = max((p["one_pass"]["recall@10"] for p in curve if p.get("one_pass")), default=None)
     best_beam = max(p["beam"]["recall@10"] for p in curve)
     return {
-        "variant": result["variant"], "model": result["model"], "clock": result.get("clock", "wall"),
+        "variant": result["variant"] + (" (stopped early)" if result.get("partial") else ""),
+        "model": result["model"], "clock": result.get("clock", "wall"),
         "parameters": result["parameters"],
         "steps": last["step"], "epochs": last["epoch"], "train_min": round(last["train_s"] / 60, 1),
         "final one-pass R@10": (last.get("one_pass") or {}).get("recall@10"),
@@ -262,7 +277,7 @@ def main() -> None:
               "eval_every_s": args.eval_every_minutes * 60, "beam_users": args.beam_users,
               "command": command_line()}
     todo = [] if args.report_only else [
-        n for n in names if not (args.reuse and os.path.isfile(os.path.join(work, f"{n}.json")))]
+        n for n in names if not (args.reuse and finished(os.path.join(work, f"{n}.json")))]
 
     sid_first = next((n for n in todo if variants[n]["model"] in SID_MODELS), None)
     if sid_first:  # build (or find) the shared SID table once, before jobs run in parallel
