@@ -182,3 +182,13 @@ def test_item_level_settings_are_checked_before_loading(item_level, bad, message
     config = make_config("MaskGR", "ml-100k", config_dict=dict(item_level, **bad))
     with pytest.raises(ConfigError, match=message):
         MaskGR.check_config(config)
+
+
+def test_the_item_head_preset_turns_the_levers_on_and_passes_the_checks():
+    from recbole_maskgr.config import make_config
+    from recbole_maskgr.model.maskgr import MaskGR
+
+    config = make_config("MaskGR", "ml-100k", ["maskgr-item-head"])
+    assert (config["item_id_vectors"], config["item_loss_weight"]) == (True, 1.0)
+    assert (config["valid_decoding"], config["test_decoding"]) == ("item", "item")
+    MaskGR.check_config(config)
