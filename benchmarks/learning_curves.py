@@ -208,32 +208,41 @@ def summary_row(result: dict) -> dict:
 
 
 def plot(results: list[dict], path: str, title: str) -> None:
+    """Rows: test-time decoding (beam sample), one-pass over all users, and (when a variant has one)
+    MaskGR's item head over all users with the item-ID models' full sort beside it; by minutes and steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9), sharey="row")
-    for result in results:
+    has_item = any(p.get("item") for r in results for p in r["curve"])
+    rows = 3 if has_item else 2
+    fig, axes = plt.subplots(rows, 2, figsize=(13, 4.5 * rows), sharey="row")
+    colours = plt.get_cmap("tab20").colors
+    for index, result in enumerate(results):
         curve = result["curve"]
-        minutes = [p["train_s"] / 60 for p in curve]
-        steps = [p["step"] for p in curve]
-        beam = [p["beam"]["recall@10"] for p in curve]
-        one = [(p.get("one_pass") or {}).get("recall@10") for p in curve]
-        style = {"linestyle": "--" if result["model"] != "MaskGR" else "-", "marker": "o", "markersize": 3}
-        line = axes[0, 0].plot(minutes, beam, label=result["variant"], **style)[0]
-        axes[0, 1].plot(steps, beam, color=line.get_color(), **style)
-        if any(v is not None for v in one):
-            axes[1, 0].plot(minutes, one, color=line.get_color(), label=result["variant"], **style)
-            axes[1, 1].plot(steps, one, color=line.get_color(), **style)
+        x = {0: [p["train_s"] / 60 for p in curve], 1: [p["step"] for p in curve]}
+        item_model = result["model"] not in SID_MODELS  # its one-pass ranking is its item ranking
+        series = [[p["beam"]["recall@10"] for p in curve],
+                  [(p.get("one_pass") or {}).get("recall@10") for p in curve],
+                  [((p.get("one_pass") if item_model else p.get("item")) or {}).get("recall@10") for p in curve]]
+        style = {"linestyle": "--" if result["model"] != "MaskGR" else "-", "marker": "o", "markersize": 3,
+                 "color": colours[index % len(colours)]}
+        for row in range(rows):
+            if any(v is not None for v in series[row]):
+                for col in (0, 1):
+                    axes[row, col].plot(x[col], series[row][:len(x[col])], label=result["variant"], **style)
     for col, xlabel in enumerate(["training minutes (evaluation not counted)", "optimizer steps"]):
-        axes[1, col].set_xlabel(xlabel)
+        axes[rows - 1, col].set_xlabel(xlabel)
     beam_users = results[0]["beam_users"] if results else 0
     axes[0, 0].set_ylabel(f"valid Recall@10, test-time decoding\n({beam_users} sampled users)")
     axes[1, 0].set_ylabel("valid Recall@10, one-pass\n(all users; none for TIGER)")
+    if has_item:
+        axes[2, 0].set_ylabel("valid Recall@10, item ranking, all users\n(MaskGR's item head; SASRec's full sort)")
+        axes[2, 0].legend(fontsize=8, loc="upper left")
     for ax in axes.flat:
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
+    axes[0, 0].legend(fontsize=7, loc="upper left", ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
