@@ -16,6 +16,10 @@ TEMP_PREFIX = ".tmp-"
 # .tmp-<host>-<pid>-<random><suffix> (this release) or .tmp-<random>.pth (older releases)
 _TEMP_NAME = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-)?[A-Za-z0-9_]{8}(?:\.[A-Za-z0-9]+)?$")
 LEGACY_TEMP_AGE_S = 3600  # an old-style temp name says nothing about its writer: wait an hour
+# what a checkpoint name holds between its claim and the run's first save: who claimed it, so that
+# the placeholder of a run killed before that save (kill -9) is swept at the next start
+PLACEHOLDER = b"recbole_maskgr placeholder"
+_PLACEHOLDER = re.compile(r"^recbole_maskgr placeholder host=(?P<host>[A-Za-z0-9_]+) pid=(?P<pid>\d+)\n$")
 
 
 def _host() -> str:
@@ -77,14 +81,31 @@ def atomic_write_text(path: str, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
-def _writer_gone(match: re.Match, path: str) -> bool:
-    """Whether the run that wrote this temporary file has ended (so its file is litter)."""
-    if match.group("pid") is None:
+def placeholder_marker() -> bytes:
+    """The content of a name this process claims (see PLACEHOLDER)."""
+    return PLACEHOLDER + f" host={_host()} pid={os.getpid()}\n".encode()
+
+
+def is_placeholder(path: str) -> bool:
+    """Whether `path` is a claimed name no checkpoint was saved under yet (empty, or a marker)."""
+    try:
+        if os.path.getsize(path) > 256:
+            return False
+        with open(path, "rb") as handle:
+            content = handle.read()
+    except OSError:
+        return False
+    return content == b"" or content.startswith(PLACEHOLDER)
+
+
+def _writer_gone(host, pid, path: str) -> bool:
+    """Whether the run that wrote this temporary file (or placeholder) has ended (so it is litter)."""
+    if pid is None:
         return time.time() - os.path.getmtime(path) > LEGACY_TEMP_AGE_S
-    if match.group("host") != _host():
+    if host != _host():
         return False  # a run on another machine sharing the folder: not ours to judge
     try:
-        os.kill(int(match.group("pid")), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's
@@ -93,7 +114,8 @@ def _writer_gone(match: re.Match, path: str) -> bool:
 
 
 def clean_stale_temps(*folders) -> list[str]:
-    """Delete our temporary files (`.tmp-...`) whose writing run was killed; only in `folders`."""
+    """Delete our temporary files (`.tmp-...`) and checkpoint placeholders whose writing run was
+    killed; only in `folders`."""
     removed = []
     for folder in filter(None, folders):
         try:
@@ -101,10 +123,10 @@ def clean_stale_temps(*folders) -> list[str]:
         except OSError:
             continue
         for name in names:
-            match = _TEMP_NAME.match(name)
             path = os.path.join(folder, name)
             try:
-                if match and os.path.isfile(path) and _writer_gone(match, path):
+                match = _TEMP_NAME.match(name) or (name.endswith(".pth") and _placeholder_match(path))
+                if match and os.path.isfile(path) and _writer_gone(match.group("host"), match.group("pid"), path):
                     os.remove(path)
                     removed.append(path)
             except OSError:
@@ -112,24 +134,35 @@ def clean_stale_temps(*folders) -> list[str]:
     return removed
 
 
-def try_claim(path: str) -> bool:
-    """Create `path` empty if nobody has it (atomic, O_EXCL): True when this process now owns the name."""
+def _placeholder_match(path: str):
+    """The claimer of a placeholder file (regex match with host and pid), or None."""
+    if os.path.getsize(path) > 256:
+        return None
+    with open(path, "rb") as handle:
+        return _PLACEHOLDER.match(handle.read().decode("ascii", errors="replace"))
+
+
+def try_claim(path: str, content: bytes = b"") -> bool:
+    """Create `path` (holding `content`) if nobody has it (atomic, O_EXCL): True when this process now
+    owns the name."""
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
     return True
 
 
-def claim_name(path: str, taken=lambda candidate: False) -> str:
-    """`path`, or `<stem>-2<ext>`, `-3`, ... : the first name nobody has, claimed with `try_claim` (an
-    empty file the caller then replaces). `taken(candidate)` marks names in use by other means (e.g. a
-    sibling file of the same run)."""
+def claim_name(path: str, taken=lambda candidate: False, content: bytes = b"") -> str:
+    """`path`, or `<stem>-2<ext>`, `-3`, ... : the first name nobody has, claimed with `try_claim` (a
+    file holding `content`, which the caller then replaces). `taken(candidate)` marks names in use by
+    other means (e.g. a sibling file of the same run)."""
     stem, ext = os.path.splitext(str(path))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     for number in itertools.count(1):
         candidate = str(path) if number == 1 else f"{stem}-{number}{ext}"
-        if not taken(candidate) and try_claim(candidate):
+        if not taken(candidate) and try_claim(candidate, content):
             return candidate
     raise AssertionError("unreachable")
 

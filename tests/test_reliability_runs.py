@@ -215,6 +215,28 @@ def test_killed_runs_temporary_files_are_removed_at_the_next_start(workdir):
     assert all(path.exists() for path in kept)
 
 
+def test_a_run_killed_before_its_first_save_leaves_a_placeholder_the_next_start_sweeps(workdir):
+    """kill -9 runs no clean-up: the claimed name's placeholder names its process, so the next start
+    removes it when that process is gone, and keeps a live run's claim and every real checkpoint."""
+    from recbole_maskgr.trainer.checkpoint import CheckpointError, safe_load
+    from recbole_maskgr.trainer.run_files import claim_checkpoint_name
+
+    saved = workdir / "saved"
+    killed = subprocess.run(
+        [sys.executable, "-c", "import sys; from recbole_maskgr.trainer.run_files import claim_checkpoint_name; "
+                               "print(claim_checkpoint_name(sys.argv[1]))", str(saved / "SASRec-x.pth")],
+        capture_output=True, text=True, check=True).stdout.strip()  # the claimer exits without saving
+    live = claim_checkpoint_name(str(saved / "SASRec-y.pth"))  # this process: alive
+    real = saved / "SASRec-z.pth"
+    real.write_bytes(b"PK\x03\x04 a real checkpoint's bytes")
+    with pytest.raises(CheckpointError, match="is empty: the run that claimed this name stopped before"):
+        safe_load(killed)
+    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "sid_levels": 0})
+    with pytest.raises(ConfigError, match="sid_levels"):  # a run starts (and fails its checks) at once
+        quick_start.build(config, log=False)
+    assert not os.path.exists(killed) and os.path.exists(live) and real.exists()
+
+
 def test_runs_in_the_same_second_get_their_own_log_and_tensorboard_folder(workdir):
     from recbole_maskgr.run_log import claim_log_stamp, log_path, tensorboard_dir
 

@@ -16,7 +16,7 @@ import random
 import numpy as np
 import torch
 
-from recbole_maskgr.files import WriteFailed, atomic_save
+from recbole_maskgr.files import WriteFailed, atomic_save, is_placeholder
 
 
 CHECKPOINT_FORMAT = "recbole_maskgr/1"
@@ -47,7 +47,7 @@ def safe_load(path: str, map_location="cpu") -> dict:
     """Load a checkpoint without unpickling code; refuse foreign or tampered files clearly."""
     if not os.path.isfile(path):
         raise CheckpointError(f"Checkpoint not found: '{path}'.")
-    if os.path.getsize(path) == 0:
+    if is_placeholder(path):
         raise CheckpointError(
             f"Checkpoint '{path}' is empty: the run that claimed this name stopped before its first save. "
             "Resume from its '-last.pth' file if there is one, or train anew."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from recbole_maskgr.files import claim_name
+from recbole_maskgr.files import claim_name, is_placeholder, placeholder_marker
 from recbole_maskgr.trainer.checkpoint import CheckpointError
 
 
@@ -25,17 +25,18 @@ def claim_checkpoint_name(path: str) -> str:
     """This run's best-checkpoint path: `path`, or `<stem>-2.pth`, `-3`, ... when another run has it.
 
     RecBole names checkpoints by model and second, so two runs started in the same second would
-    share a name. The name is claimed atomically with an empty placeholder that the first save
-    replaces; a name whose best or rolling file exists belongs to another run.
+    share a name. The name is claimed atomically with a placeholder naming this process, which the
+    first save replaces (or the next start sweeps, if this process is killed before it); a name whose
+    best or rolling file exists belongs to another run.
     """
-    return claim_name(path, taken=lambda candidate: os.path.exists(last_checkpoint_path(candidate)))
+    return claim_name(path, taken=lambda candidate: os.path.exists(last_checkpoint_path(candidate)),
+                      content=placeholder_marker())
 
 
 def release_claim(path: str | None) -> None:
-    """Remove a claimed name's empty placeholder (the run stopped before its first save); a file
-    with content is a checkpoint and stays."""
+    """Remove a claimed name's placeholder (the run stopped before its first save); a checkpoint stays."""
     try:
-        if path and os.path.getsize(path) == 0:
+        if path and is_placeholder(path):
             os.remove(path)
     except OSError:
         pass  # never claimed, or already gone
