@@ -34,6 +34,7 @@ setup(
         "recbole_maskgr.decoding",
         "recbole_maskgr.trainer",
         "recbole_maskgr.convert",
+        "recbole_maskgr.recommend",
         *DATA_PACKAGES,
     ],
     package_dir={"recbole_maskgr": "recbole_maskgr", **DATA_PACKAGES},
