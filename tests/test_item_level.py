@@ -120,13 +120,13 @@ def test_sampled_item_loss_draws_its_candidates_once_a_batch(item_level):
     assert ids.shape == (50,) and vectors.shape == (50, model.hidden_size)
     assert ((ids >= 1) & (ids < model.n_items)).all()
     assert torch.allclose(vectors, model._item_vectors(ids[None])[0])
-    assert_training_lowers_loss(model, first_batch(train), steps=300)
+    assert_training_lowers_loss(model, first_batch(train)[torch.arange(64)], steps=150)  # fresh negatives each step: a noisier loss
 
 
 def test_item_level_model_learns_and_decodes_every_way(item_level):
     settings = dict(item_level, item_id_vectors=True, item_loss_weight=1.0, beam_rerank_weight=1.0)
     config, dataset, (train, _, test), model, _ = build_maskgr(settings)
-    assert_training_lowers_loss(model, first_batch(train), steps=150)  # a full softmax memorises slowly
+    assert_training_lowers_loss(model, first_batch(train)[torch.arange(64)], steps=60)  # 64 rows: memorised fast
     model.eval()
     interaction = first_batch(test)
     for mode in ("item", "beam", "marginal"):
