@@ -12,11 +12,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from recbole_maskgr.model.base import SIDGenerativeRecommender, tied_level_logits
 from recbole_maskgr.model.dense import DenseRetrieval
-from torch import nn
-
 from recbole_maskgr.model.diffusion import (
     diffusion_loss_terms,
     force_mask,
