@@ -44,6 +44,11 @@ def sid_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("sid_cache"))
 
 
+# MaskGR as a purely generative SID model (properties/presets/maskgr-sid-only.yaml): what the tests of the
+# SID machinery (objectives, beams, next-k, caches) build on; the default adds the item-level levers.
+SID_ONLY = {"item_id_vectors": False, "item_loss_weight": 0.0, "valid_decoding": "marginal", "test_decoding": "beam"}
+
+
 @pytest.fixture
 def sid_model_settings(tiny, sid_cache):
     """Tiny MaskGR/TIGER settings on the tiny ml-100k cut."""

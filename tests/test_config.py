@@ -127,7 +127,7 @@ def test_paper_preset_by_name_restores_the_papers_objective(workdir):
 
 def test_unknown_preset_names_the_shipped_ones():
     with pytest.raises(ConfigError,
-                       match=r"Config file not found: 'maskgr-papr'.*presets: maskgr-item-head, maskgr-paper"):
+                       match=r"Config file not found: 'maskgr-papr'.*presets: maskgr-paper, maskgr-sid-only"):
         make_config("MaskGR", "ml-100k", ["maskgr-papr"])
 
 

@@ -11,7 +11,7 @@ from recbole_maskgr.config import ConfigError
 from recbole_maskgr.decoding import marginal_item_scores, rerank_beams
 from recbole_maskgr.model.item_head import ItemHead, item_logits
 
-from conftest import assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch
+from conftest import SID_ONLY, assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch
 
 ITEM_LEVEL = dict(history_tokens="items", clean_history_share=1.0, history_attention="history_only")
 
@@ -49,7 +49,8 @@ def test_item_head_loss_is_the_full_softmax_cross_entropy_by_hand():
 
 # ---------------------------------------------------------------- the model
 def build_maskgr(settings):
-    return build_model("MaskGR", settings)
+    """The SID-only model unless `settings` turn the item levers on."""
+    return build_model("MaskGR", {**SID_ONLY, **settings})
 
 
 @pytest.fixture
@@ -179,16 +180,18 @@ def test_item_level_settings_are_checked_before_loading(item_level, bad, message
     from recbole_maskgr.config import make_config
     from recbole_maskgr.model.maskgr import MaskGR
 
-    config = make_config("MaskGR", "ml-100k", config_dict=dict(item_level, **bad))
+    config = make_config("MaskGR", "ml-100k", config_dict={**item_level, **SID_ONLY, **bad})
     with pytest.raises(ConfigError, match=message):
         MaskGR.check_config(config)
 
 
-def test_the_item_head_preset_turns_the_levers_on_and_passes_the_checks():
+@pytest.mark.parametrize("presets, levers_on", [([], True), (["maskgr-sid-only"], False), (["maskgr-paper"], False)])
+def test_the_default_has_the_item_levers_and_the_sid_presets_turn_them_off(presets, levers_on):
     from recbole_maskgr.config import make_config
     from recbole_maskgr.model.maskgr import MaskGR
 
-    config = make_config("MaskGR", "ml-100k", ["maskgr-item-head"])
-    assert (config["item_id_vectors"], config["item_loss_weight"]) == (True, 1.0)
-    assert (config["valid_decoding"], config["test_decoding"]) == ("item", "item")
+    config = make_config("MaskGR", "ml-100k", presets)
+    expected = (True, 1.0, "item", "item") if levers_on else (False, 0.0, "marginal", "beam")
+    assert (config["item_id_vectors"], config["item_loss_weight"],
+            config["valid_decoding"], config["test_decoding"]) == expected
     MaskGR.check_config(config)

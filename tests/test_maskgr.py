@@ -13,7 +13,8 @@ from recbole_maskgr.model.maskgr_settings import parse_schedule
 from recbole_maskgr.trainer.sid_trainer import warmup_linear_decay
 
 from conftest import (
-    assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch, scores_alone_and_among_batch_mates
+    SID_ONLY, assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch,
+    scores_alone_and_among_batch_mates,
 )
 
 
@@ -88,7 +89,8 @@ def test_warmup_then_linear_decay():
 
 # ---------------------------------------------------------------- the RecBole model
 def build_maskgr(settings):
-    return build_model("MaskGR", settings)
+    """The SID-only model unless `settings` turn the item levers on."""
+    return build_model("MaskGR", {**SID_ONLY, **settings})
 
 
 def test_full_sort_predict_contract(sid_model_settings):

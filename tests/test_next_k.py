@@ -7,7 +7,7 @@ from recbole_maskgr.config import ConfigError
 from recbole_maskgr.decoding import SIDCatalogue, masked_beam_search
 from recbole_maskgr.decoding.joint import JointCatalogue
 
-from conftest import build_model, first_batch
+from conftest import SID_ONLY, build_model, first_batch
 from test_decoding_masked_beam import random_catalogue, random_fn
 
 
@@ -57,14 +57,14 @@ def test_one_item_joint_search_equals_ordinary_decoding(order, steps):
 
 
 def test_split_targets_moves_the_newest_history_items_into_the_target(sid_model_settings):
-    _, _, _, model, _ = build_model("MaskGR", dict(sid_model_settings, next_k=2))
+    _, _, _, model, _ = build_model("MaskGR", dict(sid_model_settings, **SID_ONLY, next_k=2))
     history = torch.tensor([[0, 0, 5, 6], [0, 0, 0, 7]])
     rest, targets = model.split_targets(history, torch.tensor([8, 9]))
     assert rest.tolist() == [[0, 0, 5], [0, 0, 0]] and targets.tolist() == [[6, 8], [7, 9]]
 
 
 def test_next_two_model_decodes_pairs_of_distinct_items(sid_model_settings):
-    _, dataset, (_, _, test), model, _ = build_model("MaskGR", dict(sid_model_settings, next_k=2))
+    _, dataset, (_, _, test), model, _ = build_model("MaskGR", dict(sid_model_settings, **SID_ONLY, next_k=2))
     model.eval()
     interaction = first_batch(test)[torch.arange(16)]
     with torch.no_grad():
@@ -78,7 +78,7 @@ def test_next_two_model_decodes_pairs_of_distinct_items(sid_model_settings):
 
 
 def test_one_item_model_decodes_what_it_ranks(sid_model_settings):
-    _, _, (_, _, test), model, _ = build_model("MaskGR", sid_model_settings)
+    _, _, (_, _, test), model, _ = build_model("MaskGR", dict(sid_model_settings, **SID_ONLY))
     model.eval()
     interaction = first_batch(test)[torch.arange(16)]
     with torch.no_grad():
@@ -90,4 +90,4 @@ def test_one_item_model_decodes_what_it_ranks(sid_model_settings):
 
 def test_next_k_needs_the_item_layout(sid_model_settings):
     with pytest.raises(ConfigError, match=r"next_k > 1 needs history_tokens: items"):
-        build_model("MaskGR", dict(sid_model_settings, next_k=2, history_tokens="codes", clean_history_share=0.5))
+        build_model("MaskGR", dict(sid_model_settings, **SID_ONLY, next_k=2, history_tokens="codes", clean_history_share=0.5))
