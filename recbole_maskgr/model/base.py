@@ -155,9 +155,15 @@ class SIDGenerativeRecommender(SequentialRecommender):
         tokens, _, real = items_to_tokens(history, self.item_sid, self.codebook_size, self.pad_id)
         return tokens, real
 
-    def _rank_items(self, interaction) -> tuple[torch.Tensor, int]:
-        """Scores of the real items [U, n_items - 1] and the network rows it took; per model."""
+    def _rank_items(self, interaction, tables: dict) -> tuple[torch.Tensor, int]:
+        """Scores of the real items [U, n_items - 1] and the network rows it took; per model.
+        `tables`: what `_decoding_tables` computed once for every chunk of the call."""
         raise NotImplementedError
+
+    def _decoding_tables(self) -> dict:
+        """Catalogue-wide tensors that every chunk of one `full_sort_predict` call shares (the
+        weights do not change within a call), computed once instead of once per chunk."""
+        return {}
 
     def full_sort_predict(self, interaction):
         """[U, n_items] scores, decoding users in chunks of similar history length.
@@ -167,9 +173,9 @@ class SIDGenerativeRecommender(SequentialRecommender):
         """
         start = time.perf_counter()
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [U]
-        ranking, passes = None, 0
+        ranking, passes, tables = None, 0, self._decoding_tables()
         for chunk in order.split(self.decode_chunk_users):
-            part, part_passes = self._rank_items(interaction[chunk])  # [u, n_items - 1]
+            part, part_passes = self._rank_items(interaction[chunk], tables)  # [u, n_items - 1]
             if ranking is None:
                 ranking = part.new_empty(len(order), part.shape[1])
             ranking[chunk] = part

@@ -57,12 +57,15 @@ class MaskGRDecoding:
         """One pass: log-probs [N, S, K] of the target items' codes (-1 in target = masked)."""
         return self._slot_log_probs(self._target_states(context, user_index, target))
 
-    def _one_pass(self, interaction):
-        """The pass with every target slot masked: (states [U, S, d], log-probs [U, S, K])."""
-        context = self._decoding_context(interaction)
+    def _all_masked_states(self, context: dict) -> torch.Tensor:
+        """The pass with every target slot masked: states [U, S, d]."""
         users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
         all_masked = torch.full((context["users"], self.slots), -1, dtype=torch.long, device=users.device)
-        states = self._target_states(context, users, all_masked)  # [U, S, d]
+        return self._target_states(context, users, all_masked)  # [U, S, d]
+
+    def _one_pass(self, interaction):
+        """The all-masked pass from scratch: (states [U, S, d], log-probs [U, S, K])."""
+        states = self._all_masked_states(self._decoding_context(interaction))  # [U, S, d]
         return states, self._slot_log_probs(states)
 
     def predict(self, interaction):
@@ -71,24 +74,36 @@ class MaskGRDecoding:
         codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
         return sid_log_likelihood(log_probs, codes)  # [B]
 
-    def _rank_items(self, interaction):
+    def _decoding_tables(self) -> dict:
+        """The item head's output table (every item's input vector), built once per call."""
+        return {} if self.item_head is None else {"catalogue": self.catalogue_vectors()}  # [n_items-1, d]
+
+    def _rank_items(self, interaction, tables):
         """Beam (or nearest-neighbour) items first, the rest by one-pass likelihood (or all one-pass)."""
         mode = self.decoding[self.phase]
         if mode == "beam":
-            return self._beam_ranking(interaction)
-        states, log_probs = self._one_pass(interaction)
-        fallback = marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])  # [U, n_items-1]
+            return self._beam_ranking(interaction, tables)
+        context = self._decoding_context(interaction)
+        states = self._all_masked_states(context)  # [U, S, d]
         if mode == "item":  # the item head, plus (item_marginal_weight) the token-level one-pass likelihood
-            scores = self._item_scores(states)  # [U, n_items-1]
-            return scores + self.item_marginal_weight * fallback if self.item_marginal_weight else scores, len(scores)
+            scores = self._item_scores(states, tables)  # [U, n_items-1]
+            if self.item_marginal_weight:
+                scores = scores + self.item_marginal_weight * self._marginal_scores(states)
+            return scores, len(scores)
+        fallback = self._marginal_scores(states)  # [U, n_items-1]
         if mode == "marginal":
             return fallback, fallback.shape[0]
         neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
-    def _item_scores(self, states: torch.Tensor) -> torch.Tensor:
+    def _marginal_scores(self, states: torch.Tensor) -> torch.Tensor:
+        """Every real item's one-pass log-likelihood of its codes: states [U, S, d] -> [U, n_items-1]."""
+        return marginal_item_scores(self._slot_log_probs(states)[:, : self.depth], self.item_sid[1:])
+
+    def _item_scores(self, states: torch.Tensor, tables: dict | None = None) -> torch.Tensor:
         """The item head's log-probs of every real item from the all-masked slots' states: [U, n_items-1]."""
-        return self.item_head.log_probs(states[:, : self.depth], self.catalogue_vectors())
+        catalogue = tables["catalogue"] if tables else self.catalogue_vectors()  # [n_items-1, d]
+        return self.item_head.log_probs(states[:, : self.depth], catalogue)
 
     def _joint_beams(self, interaction):
         """Masked beam search over the S target slots: (items, BeamResult, the first pass's
@@ -123,11 +138,11 @@ class MaskGRDecoding:
         items, result, _ = self._joint_beams(interaction)
         return self.item_ids(items), result.scores
 
-    def _beam_ranking(self, interaction):
+    def _beam_ranking(self, interaction, tables):
         items, result, first_pass = self._joint_beams(interaction)
         if self.item_head is None:
             fallback = marginal_item_scores(first_pass["log_probs"][:, : self.depth], self.item_sid[1:])  # [U, n-1]
             return items_from_beams(items[..., 0], result.scores, fallback), result.rows
-        item_scores = self._item_scores(first_pass["states"])  # [U, n_items-1]
+        item_scores = self._item_scores(first_pass["states"], tables)  # [U, n_items-1]
         scores = rerank_beams(items[..., 0], result.scores, item_scores, self.beam_rerank_weight)  # [U, B]
         return items_from_beams(items[..., 0], scores, item_scores), result.rows

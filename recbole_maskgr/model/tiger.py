@@ -196,7 +196,7 @@ class TIGER(SIDGenerativeRecommender):
         result, _ = self._beams(interaction)
         return self.item_ids(result.items)[..., None], result.scores
 
-    def _rank_items(self, interaction):
+    def _rank_items(self, interaction, tables):
         """Beam items first by beam log-prob, the rest by level-0 log-prob."""
         result, level0 = self._beams(interaction)
         users = level0.shape[0]
