@@ -52,7 +52,8 @@ def check_run_paths(config) -> list[str]:
 def check_inputs(config, resume: str | None = None) -> None:
     """Every check a run makes before long work: paths, settings, atomic files, the `--resume` file.
     The DDP launcher runs it before any worker starts, so a bad input is one line, not N tracebacks."""
-    from recbole_maskgr.data.checks import check_resume_file, validate_inputs
+    from recbole_maskgr.data.checks import validate_inputs
+    from recbole_maskgr.trainer.checkpoint import check_resume_file
 
     check_run_paths(config)
     check_dataset_files(config)
@@ -188,7 +189,7 @@ def run(
     """
     config = make_config(model, dataset, config_file_list, config_dict, cmd_args, known_elsewhere)
     if resume:
-        from recbole_maskgr.data.checks import check_resume_file
+        from recbole_maskgr.trainer.checkpoint import check_resume_file
 
         check_resume_file(resume, config)  # refuse a foreign or unsafe file before building anything
     _, (train_data, valid_data, test_data), net, trainer = build(config)
