@@ -37,7 +37,8 @@ def run_distributed(args, models, config_files, overrides, command):
     from recbole_maskgr import distributed, launch
     from recbole_maskgr.config import make_config
     from recbole_maskgr.files import output_dir
-    from recbole_maskgr.quick_start import check_inputs, check_leaderboard
+    from recbole_maskgr.preflight import check_inputs
+    from recbole_maskgr.quick_start import check_leaderboard
 
     ddp = distributed.check_launch(args.nproc, args.world_size, args.ip, args.port, args.group_offset)
     if len(models) == 1:  # rank 0 logs the results, as one process does

@@ -7,40 +7,10 @@ The atomic files are scanned in `atomic_files.py`, a `--resume` file is checked 
 
 from __future__ import annotations
 
-from recbole_maskgr.config import ConfigError, get_model
+from recbole_maskgr.config import ConfigError
 from recbole_maskgr.data.sid_settings import sid_config_value
 from recbole_maskgr.decoding.constraints import fits_int64_keys
 from recbole_maskgr.decoding.joint import MAX_NEXT_K
-
-
-# ====================================================================== settings
-def validate_inputs(config) -> list[str]:
-    """Settings first (instant), then the atomic files; returns the warnings that were logged."""
-    from recbole_maskgr.data.atomic_files import validate_atomic_files
-
-    check_run_config(config)
-    return validate_atomic_files(config)
-
-
-def check_run_config(config) -> None:
-    """ConfigError for settings that would fail (or silently mislead) only after long work."""
-    check_checkpoint_interval(config)
-    choice_setting("train_budget_clock", config["train_budget_clock"],
-                   {"wall": "", "process": "this process's CPU seconds"}, "process")
-    if not uses_sids(config):
-        return
-    check_sid_settings(config)
-    get_model(config["model"]).check_config(config)  # the model's own rules, also run by its __init__
-
-
-def uses_sids(config) -> bool:
-    """Whether the model loads its data through the SID dataset hook (MaskGR, TIGER)."""
-    dataset_class = getattr(get_model(config["model"]), "dataset_class", None)
-    if not isinstance(dataset_class, type):
-        return False
-    from recbole_maskgr.data.dataset import SIDSequentialDataset
-
-    return issubclass(dataset_class, SIDSequentialDataset)
 
 
 def integer_setting(key: str, value, minimum: int, meaning: str, maximum: int | None = None) -> int:
@@ -160,9 +130,3 @@ def check_checkpoint_interval(config) -> None:
     if value is None or value == 0:
         return  # off
     integer_setting("checkpoint_every_steps", value, 1, "optimizer steps between mid-epoch checkpoints; ~ = off")
-
-
-__all__ = [
-    "validate_inputs",
-    "check_run_config",
-]
