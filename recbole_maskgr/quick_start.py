@@ -13,7 +13,6 @@ from logging import getLogger
 from recbole_maskgr.config import get_model, known_settings, make_config
 from recbole_maskgr.distributed import is_rank_zero
 from recbole_maskgr.files import clean_stale_temps
-from recbole_maskgr.hyper import objective_function  # noqa: F401  (RecBole's HyperTuning API, kept here)
 from recbole_maskgr.results import (  # noqa: F401  (leaderboard_rows, machine_description: kept here)
     LeaderboardTable,
     check_models,
@@ -163,6 +162,18 @@ def run(
         "decode_stats": getattr(trainer, "last_decode_stats", None),
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True, *, model=None, dataset=None,
+                       cmd_args=None):
+    """For RecBole's HyperTuning: the dict it expects, from one `run` (plus timing and size)."""
+    settings = dict(config_dict or {})
+    model = model or settings.pop("model", None) or "MaskGR"
+    dataset = dataset or settings.pop("dataset", None) or "ml-100k"
+    result = run(model, dataset, config_file_list, settings, cmd_args, saved=saved)
+    keys = ("model", "best_valid_score", "valid_score_bigger", "best_valid_result", "test_result",
+            "train_time_s", "parameters")
+    return {key: result[key] for key in keys}
 
 
 def checkpoint_config(model_file: str, config_dict: dict | None = None):
