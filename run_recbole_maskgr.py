@@ -34,21 +34,22 @@ def parse_args(argv):
 
 def run_distributed(args, models, config_files, overrides, command):
     """The same run in `--nproc` DDP processes; every input is checked here first, for a one-line error."""
-    from recbole_maskgr import distributed
+    from recbole_maskgr import distributed, launch
     from recbole_maskgr.config import make_config
     from recbole_maskgr.files import output_dir
-    from recbole_maskgr.quick_start import check_inputs, check_leaderboard
+    from recbole_maskgr.preflight import check_inputs
+    from recbole_maskgr.quick_start import check_leaderboard
 
     ddp = distributed.check_launch(args.nproc, args.world_size, args.ip, args.port, args.group_offset)
     if len(models) == 1:  # rank 0 logs the results, as one process does
         check_inputs(make_config(models[0], args.dataset, config_files, cmd_args=overrides), args.resume)
         task = (models[0], args.dataset, config_files, None, overrides, args.resume)
-        distributed.launch(distributed.run_model, args=task, **ddp)
+        distributed.launch(launch.run_model, args=task, **ddp)
     else:
         check_leaderboard(models, args.dataset, config_files, cmd_args=overrides)
         output_dir(args.results_dir, "--results_dir")
         task = (models, args.dataset, config_files, None, overrides, args.results_dir, command, args.overwrite_results)
-        distributed.launch(distributed.run_leaderboard, args=task, **ddp)
+        distributed.launch(launch.run_leaderboard, args=task, **ddp)
 
 
 def run(args, overrides, argv) -> int:

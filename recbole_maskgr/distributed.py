@@ -163,21 +163,3 @@ def _run_rank(local_rank: int, target, shared: dict, args: tuple, queue) -> None
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def run_model(settings: dict, model: str, dataset: str, config_files, config_dict, cmd_args, resume=None):
-    """Launch target: one model, as `quick_start.run` (rank 0's result dict comes back)."""
-    from recbole_maskgr import quick_start
-
-    merged = dict(config_dict or {}, **settings)
-    return quick_start.run(model, dataset, config_files, merged, cmd_args, resume=resume)
-
-
-def run_leaderboard(settings: dict, models, dataset: str, config_files, config_dict, cmd_args, results_dir, command,
-                    overwrite=False):
-    """Launch target: a leaderboard; only rank 0 writes its table."""
-    from recbole_maskgr import quick_start
-
-    merged = dict(config_dict or {}, **settings)
-    return quick_start.leaderboard(models, dataset, config_files, merged, cmd_args,
-                                   results_dir=results_dir, command=command, overwrite=overwrite)

@@ -14,22 +14,9 @@ import numpy as np
 
 from recbole_maskgr.config import ConfigError
 from recbole_maskgr.files import atomic_write_text
+from recbole_maskgr.quick_start import objective_function
 
 HYPER_ALGOS = ("exhaustive", "random", "bayes")
-
-
-def objective_function(config_dict=None, config_file_list=None, saved=True, *, model=None, dataset=None,
-                       cmd_args=None):
-    """For RecBole's HyperTuning: the dict it expects, from one `run` (plus timing and size)."""
-    from recbole_maskgr.quick_start import run
-
-    settings = dict(config_dict or {})
-    model = model or settings.pop("model", None) or "MaskGR"
-    dataset = dataset or settings.pop("dataset", None) or "ml-100k"
-    result = run(model, dataset, config_file_list, settings, cmd_args, saved=saved)
-    keys = ("model", "best_valid_score", "valid_score_bigger", "best_valid_result", "test_result",
-            "train_time_s", "parameters")
-    return {key: result[key] for key in keys}
 
 
 def exhaustive_search(new_ids, domain, trials, seed, max_failures: int = 1000):

@@ -7,76 +7,19 @@ few functions do the same job with the plugin's resolution and safe checkpoints.
 
 from __future__ import annotations
 
-import os
 import time
 from logging import getLogger
 
-from recbole_maskgr.compat import quiet_recbole_warnings
-from recbole_maskgr.config import ConfigError, get_model, known_settings, make_config
+from recbole_maskgr.config import get_model, known_settings, make_config
 from recbole_maskgr.distributed import is_rank_zero
-from recbole_maskgr.files import clean_stale_temps, output_dir
-from recbole_maskgr.hyper import objective_function  # noqa: F401  (RecBole's HyperTuning API, kept here)
+from recbole_maskgr.files import clean_stale_temps
 from recbole_maskgr.results import (  # noqa: F401  (leaderboard_rows, machine_description: kept here)
     LeaderboardTable,
     check_models,
     leaderboard_rows,
     machine_description,
 )
-
-
-class DatasetNotFoundError(ConfigError):
-    """The dataset's atomic files are not where RecBole will look."""
-
-
-def check_dataset_name(name: str) -> None:
-    """A dataset is a folder name under data_path; a path would also land in log and checkpoint names."""
-    if name in ("", ".", "..") or any(sep in name for sep in {"/", os.sep, os.altsep} - {None}):
-        parent, base = os.path.split(os.path.normpath(name))
-        raise ConfigError(f"--dataset '{name}' must be a folder name, not a path. Name the folder in --dataset and "
-                          f"its parent in --data_path, e.g. --data_path={parent or '.'} --dataset={base or 'ml-100k'}.")
-
-
-def check_run_paths(config) -> list[str]:
-    """Before the log file opens: the dataset name, and the folders this run writes (returned)."""
-    from recbole_maskgr.data.checks import uses_sids
-    from recbole_maskgr.data.sid_settings import sid_cache_dir
-
-    quiet_recbole_warnings()
-    check_dataset_name(str(config["dataset"]))
-    folders = [output_dir(config["checkpoint_dir"], "checkpoint_dir")]
-    if uses_sids(config):
-        folders.append(output_dir(sid_cache_dir(config), "sid_cache_dir"))
-    return folders
-
-
-def check_inputs(config, resume: str | None = None) -> None:
-    """Every check a run makes before long work: paths, settings, atomic files, the `--resume` file.
-    The DDP launcher runs it before any worker starts, so a bad input is one line, not N tracebacks."""
-    from recbole_maskgr.data.checks import check_resume_file, validate_inputs
-
-    check_run_paths(config)
-    check_dataset_files(config)
-    validate_inputs(config)  # settings and atomic files, before SID embedding or training
-    if resume:
-        check_resume_file(resume, config)
-
-
-def check_dataset_files(config) -> None:
-    """Fail early and clearly instead of RecBole's download attempt (which breaks offline)."""
-    folder, name = config["data_path"], config["dataset"]
-    inter = os.path.join(folder, f"{name}.inter")
-    if os.path.isfile(inter):
-        return
-    wants_items = bool((config["load_col"] or {}).get("item")) if isinstance(config["load_col"], dict) else False
-    needed = f"{name}.inter" + (f" and {name}.item" if wants_items else "")
-    convert = ""
-    if name.startswith("amazon"):  # the raw review files are what users have
-        convert = (f" From raw Amazon review files: python -m recbole_maskgr.convert amazon --reviews FILE "
-                   f"--meta FILE --out {folder} (README, Datasets).")
-    raise DatasetNotFoundError(
-        f"Dataset '{name}' not found: expected {inter}. Put RecBole atomic files ({needed}) in "
-        f"'{folder}', or point --data_path at the folder that contains '{name}/'.{convert}"
-    )
+from recbole_maskgr.preflight import check_inputs, check_run_paths
 
 
 def create_dataset(config):
@@ -188,7 +131,7 @@ def run(
     """
     config = make_config(model, dataset, config_file_list, config_dict, cmd_args, known_elsewhere)
     if resume:
-        from recbole_maskgr.data.checks import check_resume_file
+        from recbole_maskgr.trainer.checkpoint import check_resume_file
 
         check_resume_file(resume, config)  # refuse a foreign or unsafe file before building anything
     _, (train_data, valid_data, test_data), net, trainer = build(config)
@@ -219,6 +162,18 @@ def run(
         "decode_stats": getattr(trainer, "last_decode_stats", None),
         "saved_model_file": trainer.saved_model_file if saved else None,
     }
+
+
+def objective_function(config_dict=None, config_file_list=None, saved=True, *, model=None, dataset=None,
+                       cmd_args=None):
+    """For RecBole's HyperTuning: the dict it expects, from one `run` (plus timing and size)."""
+    settings = dict(config_dict or {})
+    model = model or settings.pop("model", None) or "MaskGR"
+    dataset = dataset or settings.pop("dataset", None) or "ml-100k"
+    result = run(model, dataset, config_file_list, settings, cmd_args, saved=saved)
+    keys = ("model", "best_valid_score", "valid_score_bigger", "best_valid_result", "test_result",
+            "train_time_s", "parameters")
+    return {key: result[key] for key in keys}
 
 
 def checkpoint_config(model_file: str, config_dict: dict | None = None):

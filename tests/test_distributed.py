@@ -13,7 +13,7 @@ import torch
 from conftest import TINY
 from torch.utils.data.distributed import DistributedSampler
 
-from recbole_maskgr import distributed
+from recbole_maskgr import distributed, launch
 from recbole_maskgr.trainer.checkpoint import safe_load
 from recbole_maskgr.trainer.distributed import EvenShardSampler, unpad_eval_loader
 
@@ -46,7 +46,7 @@ def audited(settings: dict, workdir: str, record_dir: str, model: str, config_di
             writes.append(os.path.relpath(path, root))
 
     sys.addaudithook(hook)
-    result = distributed.run_model(settings, model, "ml-100k", None, config_dict, None)
+    result = launch.run_model(settings, model, "ml-100k", None, config_dict, None)
     recording[0] = False
     with open(os.path.join(record_dir, f"rank{settings['local_rank']}.json"), "w") as handle:
         json.dump(sorted(set(writes)), handle)

@@ -19,8 +19,7 @@ import run_recbole_maskgr
 from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError, known_settings, make_config
 from recbole_maskgr.data.atomic_files import validate_atomic_files
-from recbole_maskgr.data.checks import check_resume_file
-from recbole_maskgr.trainer.checkpoint import CheckpointError, safe_load
+from recbole_maskgr.trainer.checkpoint import CheckpointError, check_resume_file, safe_load
 from recbole_maskgr.trainer.safe import NonFiniteLossError, last_checkpoint_path
 
 from conftest import TINY

@@ -161,16 +161,16 @@ def test_a_bad_file_under_nproc_is_found_by_the_launcher(workdir, capsys, monkey
 
 
 def test_a_leaderboard_under_nproc_accepts_settings_of_its_other_models(workdir, capsys, monkeypatch):
-    from recbole_maskgr import distributed
+    from recbole_maskgr import distributed, launch
 
     launched = []
     monkeypatch.setattr(distributed, "launch", lambda target, **kwargs: launched.append(target))
     argv = ["--model=Pop,SASRec", "--nproc=2", f"--port={distributed.free_port()}", "--hidden_size=16", *args(POP)]
     assert run_recbole_maskgr.main(argv) == 0, capsys.readouterr().err
-    assert launched == [distributed.run_leaderboard]
+    assert launched == [launch.run_leaderboard]
     (workdir / "taken").write_text("a file")
     assert "--results_dir 'taken' cannot be used" in cli_error(capsys, [*argv, "--results_dir=taken"])
-    assert launched == [distributed.run_leaderboard]  # not launched again
+    assert launched == [launch.run_leaderboard]  # not launched again
 
 
 def raise_config_error(settings):

@@ -5,8 +5,9 @@ import pytest
 
 from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError, make_config
-from recbole_maskgr.data.checks import check_joint_index, check_run_config, max_joint_items
+from recbole_maskgr.data.checks import check_joint_index, max_joint_items
 from recbole_maskgr.decoding.constraints import fits_int64_keys
+from recbole_maskgr.preflight import check_run_config
 
 from test_reliability import MASKGR, cli_error
 

@@ -28,7 +28,7 @@ from recbole_maskgr.data.atomic_format import (
     require_columns,
     skips_source,
 )
-from recbole_maskgr.data.checks import uses_sids
+from recbole_maskgr.data import uses_sids
 from recbole_maskgr.data.sid_settings import sid_config_value, sid_text_fields
 
 logger = logging.getLogger(__name__)

@@ -1,47 +1,16 @@
-"""Cheap checks of a run's settings and of a `--resume` file, before any long work starts.
+"""Cheap checks of a run's settings, before any long work starts.
 
-A bad SID or decoding setting would otherwise surface only after the item texts were embedded,
-and a checkpoint of another model shape only as a size-mismatch traceback. The atomic files are
-scanned in `atomic_files.py`.
+A bad SID or decoding setting would otherwise surface only after the item texts were embedded.
+The atomic files are scanned in `atomic_files.py`, a `--resume` file is checked in
+`trainer/checkpoint.py` (`check_resume_file`).
 """
 
 from __future__ import annotations
 
-from recbole_maskgr.config import ConfigError, get_model
+from recbole_maskgr.config import ConfigError
 from recbole_maskgr.data.sid_settings import sid_config_value
 from recbole_maskgr.decoding.constraints import fits_int64_keys
 from recbole_maskgr.decoding.joint import MAX_NEXT_K
-from recbole_maskgr.trainer.checkpoint import SHAPE_SETTINGS, CheckpointError, differing_settings, safe_load
-
-
-# ====================================================================== settings
-def validate_inputs(config) -> list[str]:
-    """Settings first (instant), then the atomic files; returns the warnings that were logged."""
-    from recbole_maskgr.data.atomic_files import validate_atomic_files
-
-    check_run_config(config)
-    return validate_atomic_files(config)
-
-
-def check_run_config(config) -> None:
-    """ConfigError for settings that would fail (or silently mislead) only after long work."""
-    check_checkpoint_interval(config)
-    choice_setting("train_budget_clock", config["train_budget_clock"],
-                   {"wall": "", "process": "this process's CPU seconds"}, "process")
-    if not uses_sids(config):
-        return
-    check_sid_settings(config)
-    get_model(config["model"]).check_config(config)  # the model's own rules, also run by its __init__
-
-
-def uses_sids(config) -> bool:
-    """Whether the model loads its data through the SID dataset hook (MaskGR, TIGER)."""
-    dataset_class = getattr(get_model(config["model"]), "dataset_class", None)
-    if not isinstance(dataset_class, type):
-        return False
-    from recbole_maskgr.data.dataset import SIDSequentialDataset
-
-    return issubclass(dataset_class, SIDSequentialDataset)
 
 
 def integer_setting(key: str, value, minimum: int, meaning: str, maximum: int | None = None) -> int:
@@ -161,39 +130,3 @@ def check_checkpoint_interval(config) -> None:
     if value is None or value == 0:
         return  # off
     integer_setting("checkpoint_every_steps", value, 1, "optimizer steps between mid-epoch checkpoints; ~ = off")
-
-
-def check_resume_file(path: str, config) -> dict:
-    """Refuse a --resume file before the dataset is built: pickles, foreign files, other model or dataset.
-
-    The item count and SID table are compared later, once the dataset exists (`load_checkpoint`).
-    """
-    checkpoint = safe_load(path)
-    trained = {
-        "model": (checkpoint.get("config") or {}).get("model"),
-        "dataset": (checkpoint.get("fingerprint") or {}).get("dataset"),
-    }
-    for key, saved in trained.items():
-        if saved != config[key]:
-            raise CheckpointError(
-                f"Checkpoint '{path}' was trained with {key} {saved!r}, but this run uses {config[key]!r}. "
-                f"Resume with --{key}={saved}, or train anew without --resume."
-            )
-    saved_settings = checkpoint.get("config") or {}
-    current = {key: config[key] for key in SHAPE_SETTINGS if key in config and config[key] is not None}
-    differ = differing_settings(saved_settings, current, SHAPE_SETTINGS)
-    if differ:
-        first = next(key for key in SHAPE_SETTINGS if key in saved_settings and key in current
-                     and saved_settings[key] != current[key])
-        raise CheckpointError(
-            f"Checkpoint '{path}' has another model shape than this run ({'; '.join(differ)}). Resume with "
-            f"the checkpoint's settings (e.g. --{first}={saved_settings[first]}), or train anew without --resume."
-        )
-    return checkpoint
-
-
-__all__ = [
-    "validate_inputs",
-    "check_run_config",
-    "check_resume_file",
-]

@@ -154,6 +154,35 @@ def check_shapes(checkpoint: dict, own: dict, settings: dict, path: str) -> None
         )
 
 
+def check_resume_file(path: str, config) -> dict:
+    """Refuse a --resume file before the dataset is built: pickles, foreign files, other model or dataset.
+
+    The item count and SID table are compared later, once the dataset exists (`load_checkpoint`).
+    """
+    checkpoint = safe_load(path)
+    trained = {
+        "model": (checkpoint.get("config") or {}).get("model"),
+        "dataset": (checkpoint.get("fingerprint") or {}).get("dataset"),
+    }
+    for key, saved in trained.items():
+        if saved != config[key]:
+            raise CheckpointError(
+                f"Checkpoint '{path}' was trained with {key} {saved!r}, but this run uses {config[key]!r}. "
+                f"Resume with --{key}={saved}, or train anew without --resume."
+            )
+    saved_settings = checkpoint.get("config") or {}
+    current = {key: config[key] for key in SHAPE_SETTINGS if key in config and config[key] is not None}
+    differ = differing_settings(saved_settings, current, SHAPE_SETTINGS)
+    if differ:
+        first = next(key for key in SHAPE_SETTINGS if key in saved_settings and key in current
+                     and saved_settings[key] != current[key])
+        raise CheckpointError(
+            f"Checkpoint '{path}' has another model shape than this run ({'; '.join(differ)}). Resume with "
+            f"the checkpoint's settings (e.g. --{first}={saved_settings[first]}), or train anew without --resume."
+        )
+    return checkpoint
+
+
 # Set per process by the DDP launcher: a checkpoint must rebuild a one-process Config.
 PROCESS_SETTINGS = ("local_rank", "world_size", "ip", "port", "nproc", "offset")
 
