@@ -87,6 +87,7 @@ def main() -> None:
             "item_marginal_weight")
     defaults = {k: config[k] for k in keys}
     defaults["decode_steps"] = defaults["decode_steps"] or model.depth
+    defaults["test_decoding"] = "beam"  # the grid's beam settings decode by beams whatever the checkpoint's default
     rows = []
     grid = settings_grid(model.depth, getattr(model, "item_head", None) is not None)
     if args.only:
@@ -104,7 +105,7 @@ def main() -> None:
         print(row, flush=True)
     columns = ["setting", *[m for m in METRICS if m in rows[0]], "passes_per_user", "users_per_s"]
     text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} {args.split} users. "
-                  f"Settings not named in a row are the checkpoint's: {defaults} (B = beam_width).\n")
+                  f"Settings not named in a row (the checkpoint's, with beam decoding): {defaults} (B = beam_width).\n")
     text += "\n" + markdown_table(rows, columns)
     with open(args.out + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)
