@@ -88,17 +88,17 @@ class MaskGRDecoding:
         if mode == "item":  # the item head, plus (item_marginal_weight) the token-level one-pass likelihood
             scores = self._item_scores(states, tables)  # [U, n_items-1]
             if self.item_marginal_weight:
-                scores = scores + self.item_marginal_weight * self._marginal_scores(states)
+                scores = scores + self.item_marginal_weight * self._marginal_scores(self._slot_log_probs(states))
             return scores, len(scores)
-        fallback = self._marginal_scores(states)  # [U, n_items-1]
+        fallback = self._marginal_scores(self._slot_log_probs(states))  # [U, n_items-1]
         if mode == "marginal":
             return fallback, fallback.shape[0]
         neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
-    def _marginal_scores(self, states: torch.Tensor) -> torch.Tensor:
-        """Every real item's one-pass log-likelihood of its codes: states [U, S, d] -> [U, n_items-1]."""
-        return marginal_item_scores(self._slot_log_probs(states)[:, : self.depth], self.item_sid[1:])
+    def _marginal_scores(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Every real item's one-pass log-likelihood of its codes: slot log-probs [U, S, K] -> [U, n_items-1]."""
+        return marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])
 
     def _item_scores(self, states: torch.Tensor, tables: dict | None = None) -> torch.Tensor:
         """The item head's log-probs of every real item from the all-masked slots' states: [U, n_items-1]."""
@@ -141,7 +141,7 @@ class MaskGRDecoding:
     def _beam_ranking(self, interaction, tables):
         items, result, first_pass = self._joint_beams(interaction)
         if self.item_head is None:
-            fallback = marginal_item_scores(first_pass["log_probs"][:, : self.depth], self.item_sid[1:])  # [U, n-1]
+            fallback = self._marginal_scores(first_pass["log_probs"])  # [U, n_items-1]
             return items_from_beams(items[..., 0], result.scores, fallback), result.rows
         item_scores = self._item_scores(first_pass["states"], tables)  # [U, n_items-1]
         scores = rerank_beams(items[..., 0], result.scores, item_scores, self.beam_rerank_weight)  # [U, B]
