@@ -1,8 +1,10 @@
 """Shared fixtures: tiny, real-data RecBole settings that keep the suite CPU-friendly."""
 
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 # ml-100k (shipped inside RecBole) cut to light users, with tiny models: seconds per run.
 TINY = {
@@ -44,9 +46,9 @@ def sid_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("sid_cache"))
 
 
-# MaskGR as a purely generative SID model (properties/presets/maskgr-sid-only.yaml): what the tests of the
-# SID machinery (objectives, beams, next-k, caches) build on; the default adds the item-level levers.
-SID_ONLY = {"item_id_vectors": False, "item_loss_weight": 0.0, "valid_decoding": "marginal", "test_decoding": "beam"}
+# MaskGR as a purely generative SID model, read from its preset: what the tests of the SID machinery
+# (objectives, beams, next-k, caches) build on; the default adds the item-level levers.
+SID_ONLY = yaml.safe_load((Path(__file__).parents[1] / "properties" / "presets" / "maskgr-sid-only.yaml").read_text())
 
 
 @pytest.fixture
