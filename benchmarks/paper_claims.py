@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", default="1,2,3,4,5,next-k")
     parser.add_argument("--budget-minutes", type=float, default=4.0, help="claim 3: CPU minutes per training run")
+    parser.add_argument("--shares", default=None, help="claim 3: shares kept, e.g. 1,0.5,0.25 (default: all six)")
     parser.add_argument("--dense-budget-minutes", type=float, default=10.0, help="claim 5: CPU minutes per model")
     parser.add_argument("--next-k-budget-minutes", type=float, default=5.0, help="next-k: CPU minutes per model")
     parser.add_argument("--runs", default=RUNS, help="where runs and claim files go")

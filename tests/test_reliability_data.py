@@ -118,7 +118,7 @@ def test_cached_embeddings_with_non_finite_values_are_deleted_and_re_encoded(tmp
     texts = [f"thing {i}" for i in range(5)]
     tokenizer = small_tokenizer(tmp_path)
     first, _ = tokenizer.embed(texts)
-    key = tokenizer.embedding_key(texts)
+    key = tokenizer.stored_embedding_key(texts)
 
     def poison(tensors):
         tensors["emb"] = tensors["emb"].clone()

@@ -57,6 +57,19 @@ def test_rerun_hits_the_cache(tmp_path, counted):
     assert counted == {"encode": 1, "quantize": 2}
 
 
+def test_reordered_catalogue_reuses_the_cached_embeddings(tmp_path, counted):
+    """Another numbering of the same items (a filtered copy of a dataset) embeds nothing again, and each
+    row still belongs to its text; a repeated text is encoded once."""
+    first, origin = _tok(tmp_path).embed(TEXTS)
+    assert origin == "miss" and counted["encode"] == 1 and first.shape == (60, 16)
+    order = np.random.default_rng(5).permutation(60)
+    shuffled = [TEXTS[i] for i in order] + [TEXTS[7]]
+    again, origin = _tok(tmp_path).embed(shuffled)
+    assert origin == "hit" and counted["encode"] == 1
+    np.testing.assert_array_equal(again[:60], first[order])
+    np.testing.assert_array_equal(again[60], first[7])
+
+
 def test_report_has_health_and_seconds_per_stage(tmp_path, counted):
     codes, rep = _tok(tmp_path).fit_transform(TEXTS)
     assert codes.shape == (60, 3)

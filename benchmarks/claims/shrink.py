@@ -81,11 +81,22 @@ def popularity_level(context: dict) -> float:
     return float(rows["Pop"]["recall@10"])
 
 
+def kept_shares(text: str | None) -> list[float]:
+    """`--shares 1,0.5,0.25`: the shares of each training sequence kept (all of the paper's by default)."""
+    if not text:
+        return list(KEPT_SHARES)
+    shares = sorted({float(part) for part in text.split(",") if part.strip()}, reverse=True)
+    if not shares or shares[0] != 1.0 or shares[-1] <= 0:
+        raise SystemExit(f"--shares {text!r}: give shares in (0, 1], including 1 (all the data), e.g. 1,0.5,0.25")
+    return shares
+
+
 def claim_less_data(context: dict) -> dict:
     args, runs = context["args"], context["runs"]
     budget_s = args.budget_minutes * 60
+    shares = kept_shares(args.shares)
     jobs = []
-    for keep in KEPT_SHARES:
+    for keep in shares:
         data_path = write_shrunk_dataset(os.path.join(args.data_path, DATASET), os.path.join(runs, "data"), keep)
         for model in MODELS:
             settings = dict(context["common"], dataset=DATASET, data_path=data_path, train_budget_s=budget_s,
@@ -106,28 +117,28 @@ def claim_less_data(context: dict) -> dict:
         table.append({"model": model, "kept": keep, "recall@10": float(test["recall@10"]),
                       "ndcg@10": float(test["ndcg@10"]), "epochs": result.get("epochs_trained")})
     recall = {(r["model"], r["kept"]): r["recall@10"] for r in table}
-    ratios = {keep: recall[("MaskGR", keep)] / max(recall[("TIGER", keep)], 1e-9) for keep in KEPT_SHARES}
+    ratios = {keep: recall[("MaskGR", keep)] / max(recall[("TIGER", keep)], 1e-9) for keep in shares}
     pop = popularity_level(context)
     epochs = {(r["model"], r["kept"]): r["epochs"] for r in table}
     path = os.path.join(context["figures"], "claim3-less-data.png")
     line_figure(
         path,
-        {model: ([100 * k for k in KEPT_SHARES], [recall[(model, k)] for k in KEPT_SHARES]) for model in MODELS},
+        {model: ([100 * k for k in shares], [recall[(model, k)] for k in shares]) for model in MODELS},
         xlabel="share of each training sequence kept (%)", ylabel="test Recall@10",
         title=f"Claim 3: less training data (Amazon Beauty, {args.budget_minutes:g} CPU min per run)",
         hlines={"Pop": pop},
         caption="Epochs started in the budget (MaskGR / TIGER): " + ", ".join(
-            f"{100 * k:g}%: {epochs[('MaskGR', k)]}/{epochs[('TIGER', k)]}" for k in KEPT_SHARES)
+            f"{100 * k:g}%: {epochs[('MaskGR', k)]}/{epochs[('TIGER', k)]}" for k in shares)
             + ". Last weights tested; validation and test items untouched.",
     )
-    full, least = ratios[1.0], ratios[min(KEPT_SHARES)]
-    grows = least > full and all(recall[("MaskGR", k)] > recall[("TIGER", k)] for k in KEPT_SHARES)
+    full, least = ratios[1.0], ratios[min(shares)]
+    grows = least > full and all(recall[("MaskGR", k)] > recall[("TIGER", k)] for k in shares)
     verdict = "holds" if grows else ("does not hold" if least < full else "cannot tell")
-    untrained = [k for k in KEPT_SHARES if recall[("TIGER", k)] < pop]
+    untrained = [k for k in shares if recall[("TIGER", k)] < pop]
     if untrained:  # a model below most-popular ranking has not learned yet: its ratio is noise
         verdict = "cannot tell"
     measured = ", ".join(f"{100 * k:g}%: {recall[('MaskGR', k)]:.4f} vs {recall[('TIGER', k)]:.4f}"
-                         for k in KEPT_SHARES)
+                         for k in shares)
     note = (f" TIGER is below Pop ({pop:.4f}) at {', '.join(f'{100 * k:g}%' for k in untrained)}: it has not "
             "learned in this budget (it had not finished one epoch on all the data), so the ratio says nothing "
             "about data efficiency." if untrained else "")
@@ -135,7 +146,7 @@ def claim_less_data(context: dict) -> dict:
         "claim": "3. The gap grows as training data shrinks",
         "verdict": verdict,
         "measured": f"Recall@10 MaskGR vs TIGER by share kept: {measured}; MaskGR/TIGER ratio "
-                    f"{full:.2f} with all data, {least:.2f} with 25% kept." + note,
+                    f"{full:.2f} with all data, {least:.2f} with {100 * min(shares):g}% kept." + note,
         "figure": os.path.relpath(path, os.path.dirname(context["runs"])),
         "budget": f"{args.budget_minutes:g} CPU minutes of training per run, last weights tested",
         "rows": table,

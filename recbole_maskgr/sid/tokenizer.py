@@ -119,6 +119,11 @@ class SIDTokenizer:
         """The cache key of the texts' embeddings (also part of keys built on them)."""
         return make_key("emb", texts, encoder=canonical_encoder_name(self.text_encoder))
 
+    def stored_embedding_key(self, texts: Sequence[str]) -> str:
+        """The cache file's key: the distinct texts, sorted (one stored row each)."""
+        distinct = sorted(set(texts))
+        return make_key("emb", distinct, encoder=canonical_encoder_name(self.text_encoder), rows="distinct-sorted")
+
     def _codes_key(self, texts: Sequence[str]) -> str:
         return make_key("sid", texts, encoder=canonical_encoder_name(self.text_encoder), **self._settings_key_params())
 
@@ -133,22 +138,28 @@ class SIDTokenizer:
         return texts
 
     def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, str]:
-        """Embeddings float32 [n, d] for ``texts`` and where they came from (``hit``, ``miss``, ``off``)."""
+        """Embeddings float32 [n, d] for ``texts`` and where they came from (``hit``, ``miss``, ``off``).
+
+        The cache holds one row per distinct text, in sorted order, so the same catalogue numbered
+        another way (another split, a filtered copy) finds its vectors instead of encoding again."""
         texts = self._check_texts(texts)
-        key = self.embedding_key(texts)
+        distinct = sorted(set(texts))
+        place = {text: row for row, text in enumerate(distinct)}
+        rows = torch.tensor([place[text] for text in texts], dtype=torch.long)  # [n]
+        key = self.stored_embedding_key(distinct)
         cached = self.cache.load("emb", key) if self.cache is not None else None
         if cached is not None:
-            problem = vectors_problem(cached.get("emb"), len(texts))
+            problem = vectors_problem(cached.get("emb"), len(distinct))
             if problem is None:
-                return cached["emb"].numpy(), "hit"
+                return cached["emb"][rows].numpy(), "hit"
             self.cache.discard("emb", key, problem)
         emb = encode_texts(
-            texts, self.text_encoder, device=self.device, batch_size=self.batch_size,
+            distinct, self.text_encoder, device=self.device, batch_size=self.batch_size,
             show_progress=self.show_progress,
-        )  # [n, d]
+        )  # [distinct, d]
         if self.cache is not None:
             self.cache.save("emb", key, {"emb": torch.from_numpy(emb)})
-        return emb, ("miss" if self.cache is not None else "off")
+        return emb[rows.numpy()], ("miss" if self.cache is not None else "off")
 
     def _settings_key_params(self) -> dict:
         """What besides the input vectors determines the codes."""
