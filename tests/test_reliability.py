@@ -328,26 +328,25 @@ def test_same_seed_gives_identical_metrics(workdir, sid_cache):
         ({"beam_width": 5}, r"beam_width \(5\) is below max\(topk\) \(10\).*Set beam_width >= 10"),
         ({"decode_steps": [2, 2]}, r"decode_steps \[2, 2\] must be positive and add up to the SID length 3\. Each"),
         ({"decode_steps": 9}, r"decode_steps must be between 1 and 3 .*H = sid_levels \+ 1 = 3 tokens"),
-        ({"decode_steps": "two"}, r"decode_steps 'two' is unreadable"),
-        ({"sid_levels": 0}, r"sid_levels must be an integer >= 1 .*got 0"),
-        ({"sid_codebook_size": 1}, r"sid_codebook_size must be an integer >= 2 .*got 1"),
-        ({"target_mask_prob": 1.5}, r"target_mask_prob must be a number in \[0, 1\] .*got 1.5"),
-        ({"mask_t_min": 0.0}, r"mask_t_min must be a number in \(0, 1\) .*got 0.0"),
-        ({"mask_t_min": 1}, r"mask_t_min must be a number in \(0, 1\) .*got 1"),
-        ({"item_mask_prob": -0.1}, r"item_mask_prob must be a number in \[0, 1\] .*got -0.1"),
-        ({"checkpoint_every_steps": -3}, r"checkpoint_every_steps must be an integer >= 1 .*got -3"),
-        ({"clean_history_share": 2}, r"clean_history_share must be a number in \[0, 1\] .*got 2"),
-        ({"history_tokens": "tokens"}, r"history_tokens must be 'codes' or 'items', got 'tokens'"),
+        ({"decode_steps": "two"}, r"'decode_steps' in config_dict must be an integer >= 1, a list of integers >= 1 like \[3, 2\], or ~ \(one token per pass\), got 'two'"),
+        ({"sid_levels": 0}, r"'sid_levels' in config_dict must be an integer >= 1, got 0 \(residual k-means"),
+        ({"sid_codebook_size": 1}, r"'sid_codebook_size' in config_dict must be an integer >= 2, got 1"),
+        ({"target_mask_prob": 1.5}, r"'target_mask_prob' in config_dict must be a number in \[0, 1\], got 1.5"),
+        ({"mask_t_min": 0.0}, r"'mask_t_min' in config_dict must be a number in \(0, 1\), got 0.0"),
+        ({"mask_t_min": 1}, r"'mask_t_min' in config_dict must be a number in \(0, 1\), got 1 "),
+        ({"item_mask_prob": -0.1}, r"'item_mask_prob' in config_dict must be a number in \[0, 1\], got -0.1"),
+        ({"checkpoint_every_steps": -3}, r"'checkpoint_every_steps' in config_dict must be an integer >= 0, or ~ \(off\), got -3"),
+        ({"clean_history_share": 2}, r"'clean_history_share' in config_dict must be a number in \[0, 1\], got 2"),
+        ({"history_tokens": "tokens"}, r"'history_tokens' in config_dict must be 'codes' or 'items', got 'tokens'"),
         ({"clean_history_share": 0.5}, r"history_tokens: items needs clean_history_share: 1 \(got 0.5\)"),
-        ({"loss_weight": "elbo"}, r"loss_weight must be 'inverse_t' .* got 'elbo'"),
+        ({"loss_weight": "elbo"}, r"'loss_weight' in config_dict must be 'inverse_t' .* got 'elbo'"),
     ],
 )
 def test_bad_settings_fail_before_sid_embedding(workdir, override, message):
     saved, cache = workdir / "saved", workdir / "sid"
     settings = dict(MASKGR, checkpoint_dir=str(saved), sid_cache_dir=str(cache), **override)
-    config = make_config("MaskGR", "ml-100k", config_dict=settings)
-    with pytest.raises(ConfigError, match=message):
-        quick_start.build(config, log=False)
+    with pytest.raises(ConfigError, match=message):  # one-setting rules: when the config is made
+        quick_start.build(make_config("MaskGR", "ml-100k", config_dict=settings), log=False)
     assert not saved.exists() and not cache.exists()
 
 

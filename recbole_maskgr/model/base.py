@@ -11,12 +11,10 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_maskgr.config import ConfigError
-from recbole_maskgr.data.checks import choice_setting, integer_setting, number_setting
+from recbole_maskgr.settings import ConfigError, checked_values
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
-from recbole_maskgr.decoding.beams import INVALID_SID_CHOICES
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
 from recbole_maskgr.model.layers import BidirectionalEncoder
 from recbole_maskgr.trainer.sid_trainer import SIDTrainer
@@ -59,6 +57,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
     dataset_class = SIDSequentialDataset
     trainer_class = SIDTrainer
     decoding_modes: tuple = ("beam",)
+    settings_model: str  # whose declared settings (recbole_maskgr/settings) the model reads
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -81,15 +80,8 @@ class SIDGenerativeRecommender(SequentialRecommender):
     @classmethod
     def check_config(cls, config) -> None:
         """The model's own setting rules; the early input checks call them before any data is loaded."""
-        integer_setting("beam_width", config["beam_width"], 1, "beams kept while decoding")
-        integer_setting("decode_chunk_users", config["decode_chunk_users"], 1, "users decoded together")
-        integer_setting("warmup_steps", config["warmup_steps"], 0, "optimizer steps of linear LR warm-up")
-        number_setting("lr_final_ratio", config["lr_final_ratio"], lambda v: 0.0 <= v <= 1.0, "[0, 1]",
-                       "the LR at the end of training, as a share of learning_rate")
-        choice_setting("train_samples", config["train_samples"],
-                       {"prefixes": "RecBole's, every prefix", "sequence": "", "windows": ""}, "prefixes")
-        check_beam_width(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
-        choice_setting("invalid_sid", config["invalid_sid"], INVALID_SID_CHOICES, "constrained")
+        settings = checked_values(config, cls.settings_model)  # each setting's declared rule
+        check_beam_width(settings.beam_width, settings.topk, settings.rank_beyond_beams)
         for phase in ("valid", "test"):
             mode = config[f"{phase}_decoding"]
             if mode not in cls.decoding_modes:

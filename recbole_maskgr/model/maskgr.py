@@ -29,17 +29,13 @@ from recbole_maskgr.model.diffusion import (
 )
 from recbole_maskgr.model.item_head import ItemHead
 from recbole_maskgr.model.maskgr_decoding import DECODING_MODES, MaskGRDecoding
-from recbole_maskgr.model.maskgr_settings import (
-    check_decode_steps,
-    check_dense_and_next_k,
-    check_diffusion_settings,
-    check_item_level_settings,
-    parse_schedule,
-)
+from recbole_maskgr.model.maskgr_settings import check_maskgr_settings, parse_schedule
+from recbole_maskgr.settings import checked_values
 
 
 class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     decoding_modes = DECODING_MODES
+    settings_model = "MaskGR"
     non_finite_hint = "Lower learning_rate or raise mask_t_min (tiny noise levels weigh the loss by 1/t)"
 
     def __init__(self, config, dataset):
@@ -80,10 +76,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     @classmethod
     def check_config(cls, config) -> None:
         super().check_config(config)
-        check_decode_steps(config)
-        check_diffusion_settings(config)
-        check_dense_and_next_k(config)
-        check_item_level_settings(config)
+        check_maskgr_settings(checked_values(config, cls.settings_model))
 
     # ----- inputs ---------------------------------------------------------------------------
     def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,7 @@ class TIGER(SIDGenerativeRecommender):
     """Shares MaskGR's base: the same history layout and catalogue, so both see identical tokens."""
 
     decoding_modes = ("beam",)  # an autoregressive model has no one-pass marginal over the H levels
+    settings_model = "TIGER"
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
