@@ -10,6 +10,7 @@ from recbole_maskgr.model.diffusion import (
     mask_whole_items, mix_objectives, right_align, split_schedule, weighted_mean,
 )
 from recbole_maskgr.model.maskgr_settings import parse_schedule
+from recbole_maskgr.model.objectives import row_weights
 from recbole_maskgr.trainer.sid_trainer import warmup_linear_decay
 
 from conftest import (
@@ -217,9 +218,10 @@ def test_mixed_loss_of_a_real_batch_matches_the_parts_by_hand(sid_model_settings
     batch = first_batch(train)
     batch = batch[torch.argsort(batch[model.ITEM_SEQ_LEN], stable=True)]  # the order calculate_loss uses
     torch.manual_seed(5)
-    terms = model._loss_terms(batch)  # one chunk: [2, 2]
-    assert terms[0, 1] > 0 and terms[1, 1] > 0  # both kinds of rows are present
-    expected = 0.5 * terms[0, 0] / terms[0, 1] + 0.5 * terms[1, 0] / terms[1, 1]
+    terms = model.objective.chunk_terms(model, batch)  # one chunk: named terms [2] each
+    paper, clean = terms["paper"], terms["clean"]
+    assert set(terms) == {"paper", "clean"} and paper[1] > 0 and clean[1] > 0  # both kinds of rows are present
+    expected = 0.5 * paper[0] / paper[1] + 0.5 * clean[0] / clean[1]
     model.train_chunk_sequences = 10**6  # one chunk, same random draws
     torch.manual_seed(5)
     assert model.calculate_loss(batch).item() == pytest.approx(expected.item(), rel=1e-5)
@@ -244,10 +246,9 @@ def test_uniform_loss_weight_counts_every_masked_token_once(sid_model_settings):
     settings = dict(sid_model_settings, clean_history_share=1.0, history_tokens="items", target_mask_prob=0.0)
     _, _, _, model, _ = build_maskgr(dict(settings, loss_weight="uniform"))
     t = torch.tensor([0.1, 0.5])
-    assert model._row_weights(t).tolist() == [1.0, 1.0]
-    model.loss_weight = "inverse_t"
-    assert torch.allclose(model._row_weights(t), torch.tensor([10.0, 2.0]))
-    with pytest.raises(ValueError, match="loss_weight must be 'inverse_t'"):
+    assert model.objective.loss_weight == "uniform" and row_weights(t, "uniform").tolist() == [1.0, 1.0]
+    assert torch.allclose(row_weights(t, "inverse_t"), torch.tensor([10.0, 2.0]))
+    with pytest.raises(ValueError, match="'loss_weight' in config_dict must be 'inverse_t'"):
         build_maskgr(dict(settings, loss_weight="1/t"))
 
 
@@ -272,11 +273,29 @@ def test_cached_decoding_passes_equal_the_uncached_model(sid_model_settings, lay
         history_inputs, history_real = model._encode_history(interaction)
         tokens = torch.where(target >= 0, model._code_tokens(target), model.mask_id)  # [N, H]
         embedded = model._embed_history(history_inputs)[user_index]
-        uncached = F.log_softmax(model._slot_logits(model._slot_states(embedded, history_real[user_index], tokens)), -1)
+        uncached = F.log_softmax(model._slot_logits(model(embedded, history_real[user_index], tokens)), -1)
     assert "memory" in context  # the cached path was taken
     assert torch.allclose(cached, uncached, atol=1e-5)
 
 
 def test_history_attention_must_be_a_known_layout(sid_model_settings):
-    with pytest.raises(ValueError, match=r"history_attention must be 'all' .* got 'causal'"):
+    with pytest.raises(ValueError, match=r"'history_attention' in config_dict must be 'all' .* got 'causal'"):
         build_maskgr(dict(sid_model_settings, history_attention="causal"))
+
+
+def test_forward_is_the_encoder_over_history_and_target_slots(sid_model_settings):
+    """forward() is what training, predict and decoding share: with every position it equals the encoder
+    run over the history's and the target's tokens at once; by default it returns the target slots."""
+    settings = dict(sid_model_settings, history_tokens="codes", clean_history_share=0.0, history_attention="all")
+    _, _, (train, _, _), model, _ = build_maskgr(settings)
+    model.eval()
+    batch = first_batch(train)[torch.arange(8)]
+    items = torch.cat([model._history_items(batch), batch[model.POS_ITEM_ID][:, None]], dim=1)  # [8, T+1]
+    tokens, _, real = items_to_tokens(items, model.item_sid, model.codebook_size, model.pad_id)  # [8, L]
+    history, slots = tokens[:, : -model.depth], tokens[:, -model.depth :]
+    with torch.no_grad():
+        whole = model.encoder(tokens, real)  # [8, L, d]
+        every = model(model.encoder.token_emb(history), real[:, : -model.depth], slots, every_position=True)
+        targets = model(model.encoder.token_emb(history), real[:, : -model.depth], slots)
+    assert every.shape == whole.shape and torch.equal(every, whole)
+    assert torch.equal(targets, whole[:, -model.depth :])

@@ -42,12 +42,11 @@ class MaskGRDecoding:
         """One pass: states [N, S, d] of the target slots (-1 in target [N, S] = masked)."""
         masked_slot = torch.full_like(target, self.mask_id)
         target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, S]
-        history_real = context["real"][user_index]  # [N, T']
         if "memory" in context:
-            memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
-            real = self._with_target_slots(history_real)  # [N, T'+S]
-            return self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, S, d]
-        return self._slot_states(context["embedded"][user_index], history_real, target_tokens)  # [N, S, d]
+            history = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
+        else:
+            history = context["embedded"][user_index]  # [N, T', d]
+        return self(history, context["real"][user_index], target_tokens)  # [N, S, d]
 
     def _slot_log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """Target slot states [N, S, d] -> log-probs [N, S, K] of each slot's level codes."""

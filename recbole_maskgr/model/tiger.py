@@ -19,7 +19,6 @@ Choices (see also ``decoding/ar_beam.py``):
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -124,11 +123,17 @@ class TIGER(SIDGenerativeRecommender):
         real[:, -1] = True  # right-aligned: a no-op for any history, and no all-masked row if empty
         return self.encoder(tokens, real), real
 
+    def forward(self, tokens, memory_kv: list[KV], memory_mask, start: int = 0, past: list[KV] | None = None):
+        """Decoder tokens [N, L] at positions start.. over the history's cross-attention keys/values ->
+        (logits [N, L, K] over each position's level codes, the self-attention cache per layer).
+        Teacher forcing (training, `predict`) and every cached beam step go through it."""
+        hidden, cache = self.decoder(self.encoder.token_emb(tokens), memory_kv, memory_mask, start=start, past=past)
+        return tied_level_logits(hidden, self._code_emb(), start=start), cache  # [N, L, K]
+
     def teacher_forced_logits(self, memory, memory_mask, codes):
         """Logits [N, H, K] of each level's code given the codes before it: codes [N, H]."""
-        inputs = self.encoder.token_emb(shift_right(codes, self.codebook_size, self.bos_id))  # [N, H, d]
-        hidden, _ = self.decoder(inputs, self.decoder.memory_kv(memory), memory_mask)  # [N, H, d]
-        return tied_level_logits(hidden, self._code_emb())
+        inputs = shift_right(codes, self.codebook_size, self.bos_id)  # [N, H]
+        return self(inputs, self.decoder.memory_kv(memory), memory_mask)[0]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -162,10 +167,8 @@ class TIGER(SIDGenerativeRecommender):
                 token = prefix[:, -1] + (level - 1) * self.codebook_size  # [N]
             rows_kv = [(k[user_index], v[user_index]) for k, v in memory_kv]  # [N, h, S, hd] x2 per layer
             past = None if level == 0 else [(k[parent], v[parent]) for k, v in state["cache"]]
-            x = self.encoder.token_emb(token)[:, None]  # [N, 1, d]
-            hidden, state["cache"] = self.decoder(x, rows_kv, memory_mask[user_index], start=level, past=past)
-            logits = tied_level_logits(hidden, self._code_emb(), start=level)[:, 0]  # [N, K]
-            return F.log_softmax(logits, dim=-1)
+            logits, state["cache"] = self(token[:, None], rows_kv, memory_mask[user_index], start=level, past=past)
+            return F.log_softmax(logits[:, 0], dim=-1)  # [N, K]
 
         return step_fn
 
