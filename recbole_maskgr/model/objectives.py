@@ -41,22 +41,31 @@ def row_weights(t: torch.Tensor, loss_weight: str) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class PaperObjective:
+class MaskedDiffusionObjective:
+    """What both layouts share: noise levels t ~ U(t_min, 1), token weights, the token loss's weight."""
+
+    t_min: float
+    loss_weight: str
+    token_loss_weight: float
+
+    def draw(self, model, interaction):
+        """A chunk's histories [B, T], next items [B] and noise levels [B]."""
+        target = interaction[model.POS_ITEM_ID]  # [B]
+        return model._history_items(interaction), target, sample_noise_level(target.shape[0], self.t_min, target.device)
+
+
+@dataclass(frozen=True)
+class PaperObjective(MaskedDiffusionObjective):
     """`history_tokens: codes`, the paper's: H tokens per history item, every token of history and
     target noised at one level t; a share of rows (`clean_history_share`) noises only the target.
     Terms "paper" and "clean", each a weighted mean of its own rows' tokens in the loss."""
 
-    t_min: float
-    loss_weight: str
     clean_history_share: float
     item_mask_prob: float
     target_mask_prob: float
-    token_loss_weight: float
 
     def chunk_terms(self, model, interaction, dense_step: bool = False, candidates=None) -> dict:
-        history = model._history_items(interaction)  # [B, T]
-        target = interaction[model.POS_ITEM_ID]  # [B]
-        t = sample_noise_level(target.shape[0], self.t_min, target.device)  # [B]
+        history, target, t = self.draw(model, interaction)  # [B, T], [B], [B]
         items = torch.cat([history, target[:, None]], dim=1)  # [B, T+1]
         tokens, codes, real = items_to_tokens(items, model.item_sid, model.codebook_size, model.pad_id)  # [B, L]
         batch = tokens.shape[0]
@@ -110,22 +119,17 @@ class PaperObjective:
 
 
 @dataclass(frozen=True)
-class CleanItemsObjective:
+class CleanItemsObjective(MaskedDiffusionObjective):
     """`history_tokens: items`: a clean history of one vector per item, only the target's k*H slots
     noised (next_k = k: the last k - 1 history items join the target, as joint decoding sees them).
     Terms "token"; "item" with the item head (a second, all-masked copy of the slots over the same
     cached history); "dense" on dense steps, which mask the whole target."""
 
-    t_min: float
-    loss_weight: str
-    token_loss_weight: float
     item_loss_weight: float
     dense_loss_weight: float
 
     def chunk_terms(self, model, interaction, dense_step: bool = False, candidates=None) -> dict:
-        history = model._history_items(interaction)  # [B, T]
-        target = interaction[model.POS_ITEM_ID]  # [B]
-        t = sample_noise_level(target.shape[0], self.t_min, target.device)  # [B]
+        history, target, t = self.draw(model, interaction)  # [B, T], [B], [B]
         history, targets = model.split_targets(history, target)  # [B, T-k+1], [B, k]
         codes = model.item_sid[targets].flatten(1)  # [B, k*H]
         slots = (targets > 0).repeat_interleave(model.depth, dim=1)  # [B, k*H]; short histories: fewer items
