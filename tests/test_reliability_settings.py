@@ -36,6 +36,7 @@ def refused_before_data_work(workdir, model, override, message):
         ("TIGER", {"invalid_sid": "nearest"}, r"'invalid_sid' in config_dict must be 'constrained' .*got 'nearest'"),
         ("MaskGR", {"next_k": 5}, r"'next_k' in config_dict must be an integer from 1 to 4, got 5 \(items decoded "
                                   r"jointly as k\*H target slots, at most 4 \(their ids share one int64 index\)"),
+        ("TIGER", {"hidden_size": 100, "n_heads": 8}, r"hidden_size \(100\) must be divisible by n_heads \(8\)"),
         ("MaskGR", {"sid_text_template": "{title"},
          r"sid_text_template '\{title' is not a usable template: expected '\}' before end of string\. Write"),
         ("MaskGR", {"sid_text_template": "{title} }"}, r"sid_text_template .*Single '\}' encountered"),

@@ -82,6 +82,9 @@ class SIDGenerativeRecommender(SequentialRecommender):
         """The model's own setting rules; the early input checks call them before any data is loaded."""
         settings = checked_values(config, cls.settings_model)  # each setting's declared rule
         check_beam_width(settings.beam_width, settings.topk, settings.rank_beyond_beams)
+        if settings.hidden_size % settings.n_heads:
+            raise ConfigError(f"hidden_size ({settings.hidden_size}) must be divisible by n_heads ({settings.n_heads}): "
+                              "the heads split the width. Change one of them, e.g. --n_heads=4 with hidden_size 128.")
         for phase in ("valid", "test"):
             mode = config[f"{phase}_decoding"]
             if mode not in cls.decoding_modes:
