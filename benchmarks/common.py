@@ -12,6 +12,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets")
 
 
+def dataset_data_path(data_path: str, dataset: str) -> str | None:
+    """`data_path` (absolute) when it holds `dataset`, else None: datasets outside it (e.g. ml-100k,
+    shipped with RecBole) use their dataset config's path."""
+    return os.path.abspath(data_path) if os.path.isdir(os.path.join(data_path, dataset)) else None
+
+
 def versions() -> dict:
     import recbole
     import torch
