@@ -35,6 +35,7 @@ from benchmarks.common import (  # noqa: E402
     REPO,
     SHARED_DATA,
     command_line,
+    dataset_data_path,
     header,
     machine,
     markdown_table,
@@ -278,8 +279,7 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     names = [n for n in args.variants.split(",") if n]
     variants = {n: load_variant(n) for n in names}  # unknown names fail here, before any training
-    # datasets outside --data-path (e.g. ml-100k, shipped with RecBole) use their dataset config's path
-    data_path = os.path.abspath(args.data_path) if os.path.isdir(os.path.join(args.data_path, args.dataset)) else None
+    data_path = dataset_data_path(args.data_path, args.dataset)
     shared = {"dataset": args.dataset, "data_path": data_path,
               "checkpoint_dir": os.path.join(work, "saved"), "sid_cache_dir": os.path.join(work, "sid_cache"),
               "budget_s": args.budget_minutes * 60, "clock": args.clock, "eval_every": args.eval_every,

@@ -48,7 +48,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         if config["dense_retrieval"]:
             self.dense = DenseRetrieval(dataset.item_text_vectors, self.hidden_size, config["dense_temperature"])
             self.dense_every = int(config["dense_every"])
-        self.training_steps = 0  # dense steps are every dense_every-th
+        self.training_step = 0  # dense steps: every dense_every-th; our trainer sets it to its global step
         # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
         self.item_id_emb = nn.Embedding(self.n_items, self.hidden_size) if config["item_id_vectors"] else None
         self.item_negatives = int(config["item_negatives"])
@@ -149,8 +149,8 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         batch's exact loss.
         """
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [B]
-        dense_step = self.dense is not None and self.training_steps % self.dense_every == 0
-        self.training_steps += int(self.training)
+        dense_step = self.dense is not None and self.training_step % self.dense_every == 0
+        self.training_step += int(self.training)  # counting of our own when no trainer sets it (plain RecBole)
         candidates = self._item_candidates() if self.item_head is not None else None  # once a batch
         terms = {}
         for chunk in order.split(self.train_chunk_sequences):
