@@ -5,17 +5,7 @@ from __future__ import annotations
 from recbole_maskgr.config import ConfigError
 from recbole_maskgr.data.checks import check_next_k, choice_setting, integer_setting, number_setting, sid_depth
 from recbole_maskgr.decoding.beams import ORDER_CHOICES
-from recbole_maskgr.model.diffusion import split_schedule
-
-
-def parse_schedule(value, depth: int) -> list[int]:
-    """`decode_steps`: a step count (split evenly, larger parts first) or an explicit list like [3, 2]."""
-    if isinstance(value, (list, tuple)):
-        schedule = [int(v) for v in value]
-        if sum(schedule) != depth or min(schedule) < 1:
-            raise ValueError(f"decode_steps {schedule} must be positive and add up to the SID length {depth}")
-        return schedule
-    return split_schedule(depth, int(value if value is not None else depth))
+from recbole_maskgr.decoding.spec import parse_schedule
 
 
 def check_decode_steps(config) -> None:
