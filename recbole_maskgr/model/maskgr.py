@@ -34,7 +34,6 @@ from recbole_maskgr.model.maskgr_settings import (
     check_dense_and_next_k,
     check_diffusion_settings,
     check_item_level_settings,
-    parse_schedule,
 )
 
 
@@ -52,8 +51,6 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         self.history_tokens = config["history_tokens"]
         self.loss_weight = config["loss_weight"]
         self.history_attention = config["history_attention"]
-        self.schedule = parse_schedule(config["decode_steps"], self.depth)
-        self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"])
         self.next_k = int(config["next_k"])
         self.slots = self.next_k * self.depth  # target slots: the next k items' H tokens each
@@ -72,8 +69,6 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         self.item_loss_weight = float(config["item_loss_weight"])
         self.item_negatives = int(config["item_negatives"])
         self.token_loss_weight = float(config["token_loss_weight"])
-        self.item_marginal_weight = float(config["item_marginal_weight"])
-        self.beam_rerank_weight = float(config["beam_rerank_weight"])
         self.item_head = ItemHead(self.hidden_size) if self.item_loss_weight > 0 else None
         self.apply(self._init_weights)
 
