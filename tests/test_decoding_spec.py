@@ -14,7 +14,7 @@ from conftest import SID_ONLY, assert_full_sort_contract, build_model, first_bat
 
 def test_specs_are_built_per_phase_from_the_config(sid_model_settings):
     settings = dict(sid_model_settings, **SID_ONLY, decode_steps=2, decode_order="left-to-right")
-    _, _, _, model, _ = build_model("MaskGR", settings)
+    _, _, (_, _, test_data), model, _ = build_model("MaskGR", settings)
     valid, test = model.specs["valid"], model.specs["test"]
     assert (valid.mode, valid.phase, test.mode, test.phase) == ("marginal", "valid", "beam", "test")
     assert test.schedule == (2, 1) and test.order == "left-to-right" and test.beam_width == 10
@@ -22,6 +22,8 @@ def test_specs_are_built_per_phase_from_the_config(sid_model_settings):
     with pytest.raises(FrozenInstanceError):
         test.beam_width = 50
     assert replace(test, schedule=[3]).schedule == (3,)  # a list passed in is frozen too
+    with pytest.raises(ValueError, match="this model decodes next_k=1 items, the spec asks for 2"):
+        model.rank(first_batch(test_data), replace(test, next_k=2))  # the slots are the trained layout's
 
 
 def test_tiger_spec_takes_neutral_values_for_settings_it_lacks(sid_model_settings):
