@@ -106,8 +106,8 @@ def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings):
     with torch.no_grad():
         ranking = model.full_sort_predict(interaction)[:, 1:]  # [U, n_items - 1]
         states, _ = model._one_pass(interaction)
-        neighbours, _ = model.dense.nearest_items(states, model.beam_width)
-    assert torch.equal(ranking.topk(model.beam_width, dim=1).indices, neighbours)
+        neighbours, _ = model.dense.nearest_items(states, model.specs["test"].beam_width)
+    assert torch.equal(ranking.topk(model.specs["test"].beam_width, dim=1).indices, neighbours)
 
 
 def test_dense_retrieval_runs_end_to_end(sid_model_settings):

@@ -3,6 +3,7 @@
 
 import dataclasses
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -134,19 +135,17 @@ def test_item_level_model_learns_and_decodes_every_way(item_level):
     model.eval()
     interaction = first_batch(test)
     for mode in ("item", "beam", "marginal"):
-        model.decoding["test"] = mode
-        assert_full_sort_contract(config, dataset, model, interaction)
+        assert_full_sort_contract(config, dataset, model, interaction, replace(model.specs["test"], mode=mode))
     # `item` ranks by the head alone: the order of its log-probs
-    model.decoding["test"] = "item"
+    item_spec = replace(model.specs["test"], mode="item")
     with torch.no_grad():
-        scores = model.full_sort_predict(interaction)[:, 1:]
+        scores = model.rank(interaction, item_spec)[0][:, 1:]
         states, _ = model._one_pass(interaction)
         expected = model.item_head.log_probs(states[:, : model.depth], model.catalogue_vectors())
     assert torch.allclose(scores, expected, atol=1e-5)
     # with item_marginal_weight the one-pass token likelihood joins: log p_item + w * sum_l log p(code_l)
-    model.item_marginal_weight = 0.5
     with torch.no_grad():
-        mixed = model.full_sort_predict(interaction)[:, 1:]
+        mixed = model.rank(interaction, replace(item_spec, marginal_weight=0.5))[0][:, 1:]
         _, log_probs = model._one_pass(interaction)
         marginal = marginal_item_scores(log_probs[:, : model.depth], model.item_sid[1:])
     assert torch.allclose(mixed, expected + 0.5 * marginal, atol=1e-4)
@@ -158,7 +157,7 @@ def test_reranked_beams_are_ordered_by_beam_plus_item_score(item_level):
     model.eval()
     interaction = first_batch(test)
     with torch.no_grad():
-        items, result, first_pass = model._joint_beams(interaction)
+        items, result, first_pass = model._joint_beams(interaction, model.specs["test"])
         item_scores = model._item_scores(first_pass["states"])  # [U, n-1]
         scores = model.full_sort_predict(interaction)[:, 1:]  # [U, n-1]
     beam_items = items[..., 0]  # [U, B]

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from recbole_maskgr import quick_start
+from recbole_maskgr.decoding.spec import parse_schedule, split_schedule
 from recbole_maskgr.model.diffusion import (
     diffusion_loss, diffusion_loss_terms, force_mask, items_to_tokens, mask_target_only, mask_tokens,
-    mask_whole_items, mix_objectives, right_align, split_schedule, weighted_mean,
+    mask_whole_items, mix_objectives, right_align, weighted_mean,
 )
-from recbole_maskgr.model.maskgr_settings import parse_schedule
 from recbole_maskgr.model.objectives import row_weights
 from recbole_maskgr.trainer.sid_trainer import warmup_linear_decay
 

@@ -1,5 +1,5 @@
-"""What MaskGR and TIGER share: the SID table, the history token layout, decoding settings,
-the catalogue for constrained search, and the bookkeeping of full-sort scores."""
+"""What MaskGR and TIGER share: the SID table, the history token layout, the per-phase decoding
+specs, the catalogue for constrained search, and the bookkeeping of full-sort scores."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from recbole_maskgr.settings import ConfigError, checked_values
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
+from recbole_maskgr.decoding.spec import DecodingSpec
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
 from recbole_maskgr.model.layers import BidirectionalEncoder
 from recbole_maskgr.trainer.sid_trainer import SIDTrainer
@@ -69,12 +70,8 @@ class SIDGenerativeRecommender(SequentialRecommender):
         self.pad_id = self.special_id + 1
         self.check_config(config)
         self.hidden_size = config["hidden_size"]
-        self.beam_width = int(config["beam_width"])
-        self.invalid_sid = config["invalid_sid"]
-        self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
-        self.decode_chunk_users = int(config["decode_chunk_users"])
-        self.phase = "test"  # the trainer switches to "valid" while validating
-        self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
+        # the config's decoding, per phase; a caller passes one (or a variant of one) to `rank`
+        self.specs = {phase: DecodingSpec.from_config(config, phase, self.depth) for phase in ("valid", "test")}
         self._catalogue = None
 
     @classmethod
@@ -150,38 +147,37 @@ class SIDGenerativeRecommender(SequentialRecommender):
         tokens, _, real = items_to_tokens(history, self.item_sid, self.codebook_size, self.pad_id)
         return tokens, real
 
-    def _rank_items(self, interaction, tables: dict) -> tuple[torch.Tensor, int]:
+    def _rank_items(self, interaction, tables: dict, spec: DecodingSpec) -> tuple[torch.Tensor, int]:
         """Scores of the real items [U, n_items - 1] and the network rows it took; per model.
         `tables`: what `_decoding_tables` computed once for every chunk of the call."""
         raise NotImplementedError
 
     def _decoding_tables(self) -> dict:
-        """Catalogue-wide tensors that every chunk of one `full_sort_predict` call shares (the
-        weights do not change within a call), computed once instead of once per chunk."""
+        """Catalogue-wide tensors that every chunk of one `rank` call shares (the weights do not
+        change within a call), computed once instead of once per chunk."""
         return {}
 
-    def full_sort_predict(self, interaction):
-        """[U, n_items] scores, decoding users in chunks of similar history length.
+    def rank(self, interaction, spec: DecodingSpec) -> tuple[torch.Tensor, dict]:
+        """[U, n_items] scores decoded as `spec` says, and what it took: {users, passes (network
+        rows, summed), seconds}. The caller sums the stats; the model keeps none.
 
-        Each chunk is trimmed to its own longest history, so short histories are not padded to
-        the batch's longest (on Amazon Beauty most histories are far shorter than 20 items).
+        Users are decoded in chunks of similar history length, each trimmed to its own longest
+        history, so short histories are not padded to the batch's longest (on Amazon Beauty most
+        histories are far shorter than 20 items).
         """
         start = time.perf_counter()
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [U]
         ranking, passes, tables = None, 0, self._decoding_tables()
-        for chunk in order.split(self.decode_chunk_users):
-            part, part_passes = self._rank_items(interaction[chunk], tables)  # [u, n_items - 1]
+        for chunk in order.split(spec.chunk_users):
+            part, part_passes = self._rank_items(interaction[chunk], tables, spec)  # [u, n_items - 1]
             if ranking is None:
                 ranking = part.new_empty(len(order), part.shape[1])
             ranking[chunk] = part
             passes += part_passes
-        return self._full_scores(ranking, passes, start)
-
-    def _full_scores(self, ranking: torch.Tensor, passes: int, start: float) -> torch.Tensor:
-        """RecBole's [U, n_items] layout (column 0 = padding item, -inf) plus decoding statistics."""
         scores = torch.full((ranking.shape[0], self.n_items), float("-inf"), device=ranking.device)
-        scores[:, 1:] = ranking
-        self.decode_stats["users"] += ranking.shape[0]
-        self.decode_stats["passes"] += passes
-        self.decode_stats["seconds"] += time.perf_counter() - start
-        return scores
+        scores[:, 1:] = ranking  # RecBole's layout: column 0 is the padding item
+        return scores, {"users": ranking.shape[0], "passes": passes, "seconds": time.perf_counter() - start}
+
+    def full_sort_predict(self, interaction):
+        """RecBole's entry point (one argument): [U, n_items] scores under the test phase's spec."""
+        return self.rank(interaction, self.specs["test"])[0]

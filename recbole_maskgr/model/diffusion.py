@@ -95,14 +95,6 @@ def diffusion_loss(logits, targets, masked, weights):
     return weighted_mean(*diffusion_loss_terms(logits, targets, masked, weights))
 
 
-def split_schedule(total: int, steps: int) -> list[int]:
-    """`steps` near-equal parts of `total` tokens, larger parts first (H=5, 2 steps -> [3, 2])."""
-    if not 1 <= steps <= total:
-        raise ValueError(f"decode_steps must be between 1 and {total} (the SID length), got {steps}")
-    base, extra = divmod(total, steps)
-    return [base + (1 if i < extra else 0) for i in range(steps)]
-
-
 def right_align(items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Move each row's first `lengths` entries to the right end, zero-padding on the left.
 

@@ -18,7 +18,7 @@ from recbole_maskgr.model.base import SIDGenerativeRecommender, tied_level_logit
 from recbole_maskgr.model.dense import DenseRetrieval
 from recbole_maskgr.model.item_head import ItemHead
 from recbole_maskgr.model.maskgr_decoding import DECODING_MODES, MaskGRDecoding
-from recbole_maskgr.model.maskgr_settings import check_maskgr_settings, parse_schedule
+from recbole_maskgr.model.maskgr_settings import check_maskgr_settings
 from recbole_maskgr.model.objectives import add_terms, objective_for
 from recbole_maskgr.settings import checked_values
 
@@ -34,8 +34,6 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         self.objective = objective_for(config)  # the history layout's loss, with its settings
         self.history_tokens = config["history_tokens"]
         self.history_attention = config["history_attention"]
-        self.schedule = parse_schedule(config["decode_steps"], self.depth)
-        self.decode_order = config["decode_order"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"])
         self.next_k = int(config["next_k"])
         self.slots = self.next_k * self.depth  # target slots: the next k items' H tokens each
@@ -52,8 +50,6 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
         self.item_id_emb = nn.Embedding(self.n_items, self.hidden_size) if config["item_id_vectors"] else None
         self.item_negatives = int(config["item_negatives"])
-        self.item_marginal_weight = float(config["item_marginal_weight"])
-        self.beam_rerank_weight = float(config["beam_rerank_weight"])
         self.item_head = ItemHead(self.hidden_size) if float(config["item_loss_weight"]) > 0 else None
         self.apply(self._init_weights)
 

@@ -6,18 +6,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from recbole_maskgr.model.diffusion import split_schedule
+from recbole_maskgr.decoding.spec import parse_schedule
 from recbole_maskgr.settings import ConfigError, sid_length
-
-
-def parse_schedule(value, depth: int) -> list[int]:
-    """`decode_steps`: a step count (split evenly, larger parts first) or an explicit list like [3, 2]."""
-    if isinstance(value, (list, tuple)):
-        schedule = [int(v) for v in value]
-        if sum(schedule) != depth or min(schedule) < 1:
-            raise ValueError(f"decode_steps {schedule} must be positive and add up to the SID length {depth}")
-        return schedule
-    return split_schedule(depth, int(value if value is not None else depth))
 
 
 def check_decode_steps(s: SimpleNamespace) -> None:

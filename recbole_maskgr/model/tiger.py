@@ -25,6 +25,7 @@ from torch import nn
 
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
+from recbole_maskgr.decoding.spec import DecodingSpec
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.layers import KV, Block
 
@@ -172,7 +173,7 @@ class TIGER(SIDGenerativeRecommender):
 
         return step_fn
 
-    def _beams(self, interaction):
+    def _beams(self, interaction, spec: DecodingSpec):
         """Beam search over the next item's codes: (BeamResult, the first step's log-probs [U, K])."""
         memory, memory_mask = self._memory(interaction)
         step_fn = self.make_step_fn(memory, memory_mask)
@@ -188,21 +189,21 @@ class TIGER(SIDGenerativeRecommender):
             n_users=memory.shape[0],
             H=self.depth,
             K=self.codebook_size,
-            beam_width=self.beam_width,
+            beam_width=spec.beam_width,
             catalogue=self.catalogue,
-            invalid=self.invalid_sid,
+            invalid=spec.invalid_sid,
         )
         return result, first["level0"]
 
-    def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next item's beams, as MaskGR's `decode_next_items` with k = 1: (item ids [U, B, 1],
-        0 = empty; scores [U, B])."""
-        result, _ = self._beams(interaction)
+    def decode_next_items(self, interaction, spec: DecodingSpec | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next item's beams (by `spec`, else the test phase's), as MaskGR's `decode_next_items`
+        with k = 1: (item ids [U, B, 1], 0 = empty; scores [U, B])."""
+        result, _ = self._beams(interaction, spec or self.specs["test"])
         return self.item_ids(result.items)[..., None], result.scores
 
-    def _rank_items(self, interaction, tables):
+    def _rank_items(self, interaction, tables, spec: DecodingSpec):
         """Beam items first by beam log-prob, the rest by level-0 log-prob."""
-        result, level0 = self._beams(interaction)
+        result, level0 = self._beams(interaction, spec)
         users = level0.shape[0]
         level_log_probs = level0.new_zeros(users, self.depth, self.codebook_size)  # [U, H, K]
         level_log_probs[:, 0] = level0
