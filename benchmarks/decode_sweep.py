@@ -25,18 +25,18 @@ from benchmarks.common import header, markdown_table, write_json  # noqa: E402
 METRICS = ["recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 
 
-def settings_grid(depth: int, item_head: bool = False) -> list[dict]:
+def settings_grid(sid_length: int, item_head: bool = False) -> list[dict]:
     """Passes first (every count from H down to 1, and [H-1, 1]), then one change at a time from
     the checkpoint's own decoding spec; with an item head, its re-ranking weights too. Each row:
     its name, then the `DecodingSpec` fields it changes."""
     from recbole_maskgr.decoding.spec import split_schedule
 
     grid = []
-    for steps in sorted({depth, 3, 2, 1}, reverse=True):
-        if steps <= depth:
-            grid.append({"name": f"decode_steps={steps}", "schedule": split_schedule(depth, steps)})
-        if steps == 2 and depth > 2:  # two passes, most tokens from the first
-            grid.append({"name": f"decode_steps=[{depth - 1}, 1]", "schedule": [depth - 1, 1]})
+    for steps in sorted({sid_length, 3, 2, 1}, reverse=True):
+        if steps <= sid_length:
+            grid.append({"name": f"decode_steps={steps}", "schedule": split_schedule(sid_length, steps)})
+        if steps == 2 and sid_length > 2:  # two passes, most tokens from the first
+            grid.append({"name": f"decode_steps=[{sid_length - 1}, 1]", "schedule": [sid_length - 1, 1]})
     grid += [{"name": f"beam_width={b}", "beam_width": b} for b in (20, 50)]
     grid += [{"name": f"order={o}", "order": o} for o in ("left-to-right", "random")]
     grid += [{"name": "invalid=projection", "invalid_sid": "projection"}]
@@ -82,7 +82,7 @@ def main() -> None:
     # the checkpoint's default mode
     base = replace(model.specs["test"], mode="beam")
     rows = []
-    grid = settings_grid(model.depth, getattr(model, "item_head", None) is not None)
+    grid = settings_grid(model.sid_length, getattr(model, "item_head", None) is not None)
     if args.only:
         grid = [g for g in grid if any(word in g["name"] for word in args.only.split(","))]
     for setting in grid:

@@ -29,7 +29,7 @@ def test_specs_are_built_per_phase_from_the_config(sid_model_settings):
 def test_tiger_spec_takes_neutral_values_for_settings_it_lacks(sid_model_settings):
     _, _, _, model, _ = build_model("TIGER", dict(sid_model_settings, n_decoder_layers=1))
     spec = model.specs["test"]
-    assert spec == DecodingSpec(mode="beam", beam_width=10, schedule=(1,) * model.depth, phase="test")
+    assert spec == DecodingSpec(mode="beam", beam_width=10, schedule=(1,) * model.sid_length, phase="test")
 
 
 @pytest.mark.parametrize("name, change", [

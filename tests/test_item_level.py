@@ -64,7 +64,7 @@ def item_level(sid_model_settings):
 def test_item_vectors_add_the_id_vector_to_the_code_sum(item_level):
     _, _, _, model, _ = build_maskgr(dict(item_level, item_id_vectors=True))
     items = torch.tensor([[0, 3, 7]])  # padding, then two items
-    codes = model.encoder.token_emb(model._code_tokens(model.item_sid[items])).sum(2) / math.sqrt(model.depth)
+    codes = model.encoder.token_emb(model._code_tokens(model.item_sid[items])).sum(2) / math.sqrt(model.sid_length)
     expected = (codes + model.item_id_emb(items)) / math.sqrt(2.0)
     got = model._item_vectors(items)
     assert torch.allclose(got[0, 1:], expected[0, 1:], atol=1e-6)
@@ -104,7 +104,7 @@ def test_item_loss_joins_the_token_loss_with_its_weight(item_level):
     assert set(terms) == {"token", "item"}  # no dense step
     # the item-level part by hand: the all-masked slots' states against every item vector
     history = model._history_items(batch)
-    all_masked = torch.full((16, model.depth), model.mask_id)
+    all_masked = torch.full((16, model.sid_length), model.mask_id)
     with torch.no_grad():
         states = model(model._item_vectors(history), history > 0, all_masked)
         logits = item_logits(model.item_head.query(states), model.catalogue_vectors())
@@ -141,13 +141,13 @@ def test_item_level_model_learns_and_decodes_every_way(item_level):
     with torch.no_grad():
         scores = model.rank(interaction, item_spec)[0][:, 1:]
         states, _ = model._one_pass(interaction)
-        expected = model.item_head.log_probs(states[:, : model.depth], model.catalogue_vectors())
+        expected = model.item_head.log_probs(states[:, : model.sid_length], model.catalogue_vectors())
     assert torch.allclose(scores, expected, atol=1e-5)
     # with item_marginal_weight the one-pass token likelihood joins: log p_item + w * sum_l log p(code_l)
     with torch.no_grad():
         mixed = model.rank(interaction, replace(item_spec, marginal_weight=0.5))[0][:, 1:]
         _, log_probs = model._one_pass(interaction)
-        marginal = marginal_item_scores(log_probs[:, : model.depth], model.item_sid[1:])
+        marginal = marginal_item_scores(log_probs[:, : model.sid_length], model.item_sid[1:])
     assert torch.allclose(mixed, expected + 0.5 * marginal, atol=1e-4)
 
 

@@ -149,13 +149,13 @@ def test_prediction_does_not_depend_on_batch_mates(sid_model_settings, layout):
 
 def test_whole_item_masking_masks_all_tokens_of_an_item_together():
     g = torch.Generator().manual_seed(1)
-    depth, items = 4, 5000
-    tokens = torch.arange(2 * items * depth).view(2, -1) % 50
+    sid_length, items = 4, 5000
+    tokens = torch.arange(2 * items * sid_length).view(2, -1) % 50
     maskable = torch.ones_like(tokens, dtype=torch.bool)
     rows = torch.tensor([True, False])
     t = torch.tensor([0.4, 0.4])
-    noised, masked = mask_whole_items(tokens, maskable, t, mask_id=99, depth=depth, rows=rows, generator=g)
-    per_item = masked.view(2, items, depth)
+    noised, masked = mask_whole_items(tokens, maskable, t, mask_id=99, sid_length=sid_length, rows=rows, generator=g)
+    per_item = masked.view(2, items, sid_length)
     assert (per_item[0].all(-1) | ~per_item[0].any(-1)).all()  # row 0: items all-or-nothing
     assert per_item[1].any(-1).float().mean() > 0.6  # row 1: token-level, items partly masked
     assert torch.allclose(masked.float().mean(1), t, atol=0.02)
@@ -185,19 +185,19 @@ def test_loss_terms_of_chunks_combine_into_the_batch_loss():
 # ---------------------------------------------------------------- clean-history rows (issue 10)
 def test_clean_history_rows_mask_only_the_target_item():
     g = torch.Generator().manual_seed(3)
-    depth, n_items = 5, 4
-    tokens = torch.arange(2 * n_items * depth).view(2, -1) + 1000  # [2, 20]
+    sid_length, n_items = 5, 4
+    tokens = torch.arange(2 * n_items * sid_length).view(2, -1) + 1000  # [2, 20]
     real = torch.ones_like(tokens, dtype=torch.bool)
-    real[1, :depth] = False  # row 1: the oldest item slot is padding
+    real[1, :sid_length] = False  # row 1: the oldest item slot is padding
     t = torch.tensor([1.0, 1.0])  # t = 1: every maskable token is masked
-    noised, masked = mask_target_only(tokens, real, t, mask_id=7, depth=depth, generator=g)
-    assert masked[:, -depth:].all() and not masked[:, :-depth].any()  # history untouched
-    assert torch.equal(noised[:, :-depth], tokens[:, :-depth]) and (noised[:, -depth:] == 7).all()
+    noised, masked = mask_target_only(tokens, real, t, mask_id=7, sid_length=sid_length, generator=g)
+    assert masked[:, -sid_length:].all() and not masked[:, :-sid_length].any()  # history untouched
+    assert torch.equal(noised[:, :-sid_length], tokens[:, :-sid_length]) and (noised[:, -sid_length:] == 7).all()
     # at t = 0.3 about 30% of the target tokens are masked, still never a history token
     many = tokens.repeat(5000, 1)
     noised, masked = mask_target_only(many, torch.ones_like(many, dtype=torch.bool), torch.full((10000,), 0.3), 7,
-                                      depth, generator=g)
-    assert not masked[:, :-depth].any() and masked[:, -depth:].float().mean().item() == pytest.approx(0.3, abs=0.01)
+                                      sid_length, generator=g)
+    assert not masked[:, :-sid_length].any() and masked[:, -sid_length:].float().mean().item() == pytest.approx(0.3, abs=0.01)
 
 
 def test_mixed_objective_normalises_each_part_by_hand():
@@ -266,7 +266,7 @@ def test_cached_decoding_passes_equal_the_uncached_model(sid_model_settings, lay
     with torch.no_grad():
         context = model._decoding_context(interaction)
         user_index = torch.arange(context["users"]).repeat_interleave(3)  # three beams per user
-        target = torch.randint(0, model.codebook_size, (len(user_index), model.depth), generator=g)  # [N, H]
+        target = torch.randint(0, model.codebook_size, (len(user_index), model.sid_length), generator=g)  # [N, H]
         target[torch.rand(target.shape, generator=g) < 0.5] = -1  # partly unmasked beams
         target[::3] = -1  # and each user's all-masked first pass
         cached = model._target_log_probs(context, user_index, target)  # [N, H, K]
@@ -292,10 +292,10 @@ def test_forward_is_the_encoder_over_history_and_target_slots(sid_model_settings
     batch = first_batch(train)[torch.arange(8)]
     items = torch.cat([model._history_items(batch), batch[model.POS_ITEM_ID][:, None]], dim=1)  # [8, T+1]
     tokens, _, real = items_to_tokens(items, model.item_sid, model.codebook_size, model.pad_id)  # [8, L]
-    history, slots = tokens[:, : -model.depth], tokens[:, -model.depth :]
+    history, slots = tokens[:, : -model.sid_length], tokens[:, -model.sid_length :]
     with torch.no_grad():
         whole = model.encoder(tokens, real)  # [8, L, d]
-        every = model(model.encoder.token_emb(history), real[:, : -model.depth], slots, every_position=True)
-        targets = model(model.encoder.token_emb(history), real[:, : -model.depth], slots)
+        every = model(model.encoder.token_emb(history), real[:, : -model.sid_length], slots, every_position=True)
+        targets = model(model.encoder.token_emb(history), real[:, : -model.sid_length], slots)
     assert every.shape == whole.shape and torch.equal(every, whole)
-    assert torch.equal(targets, whole[:, -model.depth :])
+    assert torch.equal(targets, whole[:, -model.sid_length :])

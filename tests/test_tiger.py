@@ -273,7 +273,7 @@ def test_full_sort_predict_contract_and_cached_likelihood(tiger_settings):
         step_fn = model.make_step_fn(memory, memory_mask)
         codes = model.item_sid[items]  # [U, H]
         rows = torch.arange(users)
-        cached = sum(step_fn(rows, rows, codes[:, :level])[rows, codes[:, level]] for level in range(model.depth))
+        cached = sum(step_fn(rows, rows, codes[:, :level])[rows, codes[:, level]] for level in range(model.sid_length))
     torch.testing.assert_close(single, cached, rtol=1e-5, atol=1e-4)
 
 

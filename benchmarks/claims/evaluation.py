@@ -116,13 +116,13 @@ def claim_decoding_steps(context: dict) -> dict:
 
     args = context["args"]
     checkpoint = newest_checkpoint(args.leaderboard_runs, "MaskGR")
-    depth = 5  # 4 k-means levels + the de-duplication digit (the leaderboard's SIDs)
+    sid_length = 5  # 4 k-means levels + the de-duplication digit (the leaderboard's SIDs)
 
     rows = evaluate_checkpoint(checkpoint, args.max_users, [10], ["Recall", "NDCG"],
-                               [{"schedule": split_schedule(depth, n)} for n in range(1, depth + 1)])
+                               [{"schedule": split_schedule(sid_length, n)} for n in range(1, sid_length + 1)])
     tiger = evaluate_checkpoint(newest_checkpoint(args.leaderboard_runs, "TIGER"), args.max_users, [10],
                                 ["Recall", "NDCG"])
-    steps = list(range(1, depth + 1))
+    steps = list(range(1, sid_length + 1))
     path = os.path.join(context["figures"], "claim4-decoding-steps.png")
     two_panel_figure(
         path, "encoder passes per item (decode_steps)",
@@ -134,7 +134,7 @@ def claim_decoding_steps(context: dict) -> dict:
     best = max(r["recall@10"] for r in rows)
     fewest_close = min(n for n, r in zip(steps, rows) if r["recall@10"] >= 0.95 * best)
     beats = [n for n, r in zip(steps, rows) if r["recall@10"] > tiger["recall@10"]]
-    verdict = "holds" if fewest_close < depth and fewest_close in beats else "does not hold"
+    verdict = "holds" if fewest_close < sid_length and fewest_close in beats else "does not hold"
     return {
         "claim": "4. Fewer decoding steps than SID tokens lose little and still beat AR",
         "verdict": verdict,

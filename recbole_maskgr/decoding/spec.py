@@ -18,14 +18,14 @@ def split_schedule(total: int, steps: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(steps)]
 
 
-def parse_schedule(value, depth: int) -> list[int]:
+def parse_schedule(value, sid_length: int) -> list[int]:
     """`decode_steps`: a step count (split evenly, larger parts first) or an explicit list like [3, 2]."""
     if isinstance(value, (list, tuple)):
         schedule = [int(v) for v in value]
-        if sum(schedule) != depth or min(schedule) < 1:
-            raise ValueError(f"decode_steps {schedule} must be positive and add up to the SID length {depth}")
+        if sum(schedule) != sid_length or min(schedule) < 1:
+            raise ValueError(f"decode_steps {schedule} must be positive and add up to the SID length {sid_length}")
         return schedule
-    return split_schedule(depth, int(value if value is not None else depth))
+    return split_schedule(sid_length, int(value if value is not None else sid_length))
 
 
 @dataclass(frozen=True)

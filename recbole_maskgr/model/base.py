@@ -64,14 +64,14 @@ class SIDGenerativeRecommender(SequentialRecommender):
         super().__init__(config, dataset)
         item_sid = dataset.item_sid.long()  # [n_items, H], row 0 = padding
         self.register_buffer("item_sid", item_sid, persistent=True)
-        self.depth = item_sid.shape[1]
+        self.sid_length = item_sid.shape[1]
         self.codebook_size = int(dataset.sid_codebook_size)
-        self.special_id = self.depth * self.codebook_size  # MaskGR's mask token, TIGER's BOS
+        self.special_id = self.sid_length * self.codebook_size  # MaskGR's mask token, TIGER's BOS
         self.pad_id = self.special_id + 1
         self.check_config(config)
         self.hidden_size = config["hidden_size"]
         # the config's decoding, per phase; a caller passes one (or a variant of one) to `rank`
-        self.specs = {phase: DecodingSpec.from_config(config, phase, self.depth) for phase in ("valid", "test")}
+        self.specs = {phase: DecodingSpec.from_config(config, phase, self.sid_length) for phase in ("valid", "test")}
         self._catalogue = None
 
     @classmethod
@@ -104,7 +104,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
 
     def _code_emb(self) -> torch.Tensor:
         """The tied token table's code rows, level by level: [H, K, d]."""
-        return self.encoder.token_emb.weight[: self.special_id].view(self.depth, self.codebook_size, -1)
+        return self.encoder.token_emb.weight[: self.special_id].view(self.sid_length, self.codebook_size, -1)
 
     @staticmethod
     def item_ids(catalogue_index: torch.Tensor) -> torch.Tensor:

@@ -36,11 +36,11 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         self.history_attention = config["history_attention"]
         self.train_chunk_sequences = int(config["train_chunk_sequences"])
         self.next_k = int(config["next_k"])
-        self.slots = self.next_k * self.depth  # target slots: the next k items' H tokens each
+        self.slots = self.next_k * self.sid_length  # target slots: the next k items' H tokens each
         if self.history_tokens == "items":  # one input vector per history item, then the target slots
             max_tokens = self.max_seq_length + self.slots
         else:  # H tokens per item, history and target alike
-            max_tokens = (self.max_seq_length + self.next_k) * self.depth
+            max_tokens = (self.max_seq_length + self.next_k) * self.sid_length
         self.encoder = self._history_encoder(config, max_tokens)
         self.dense = None
         if config["dense_retrieval"]:
@@ -61,7 +61,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     # ----- inputs ---------------------------------------------------------------------------
     def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
         """Per-level codes [..., k*H] (k items side by side) -> token ids (level l's codes start at l*K)."""
-        offsets = (torch.arange(codes.shape[-1], device=codes.device) % self.depth) * self.codebook_size  # [k*H]
+        offsets = (torch.arange(codes.shape[-1], device=codes.device) % self.sid_length) * self.codebook_size  # [k*H]
         return codes + offsets
 
     def _item_vectors(self, items: torch.Tensor) -> torch.Tensor:
@@ -74,7 +74,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         """
         vectors = self.encoder.token_emb(self._code_tokens(self.item_sid[items])).sum(2)  # [N, T, d]
         real = (items > 0)[..., None]  # [N, T, 1]
-        vectors = vectors * real / math.sqrt(self.depth)
+        vectors = vectors * real / math.sqrt(self.sid_length)
         if self.item_id_emb is not None:
             vectors = (vectors + self.item_id_emb(items) * real) / math.sqrt(2.0)  # [N, T, d]
         return vectors if self.dense is None else vectors + self.dense.history_vectors(items)  # [N, T, d]
@@ -103,7 +103,7 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
 
     def _slot_logits(self, states: torch.Tensor) -> torch.Tensor:
         """Target slot states [N, k*H, d] -> logits [N, k*H, K], each item's H slots on its levels."""
-        per_item = states.reshape(-1, self.depth, states.shape[-1])  # [N*k, H, d]
+        per_item = states.reshape(-1, self.sid_length, states.shape[-1])  # [N*k, H, d]
         return tied_level_logits(per_item, self._code_emb()).reshape(states.shape[0], -1, self.codebook_size)
 
     def _item_candidates(self) -> tuple[torch.Tensor, torch.Tensor]:

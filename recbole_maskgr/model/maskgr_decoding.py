@@ -71,7 +71,7 @@ class MaskGRDecoding:
 
     def predict(self, interaction):
         """Score the given items by their tokens' log-probs (the next item's slots) in one pass."""
-        log_probs = self._one_pass(interaction)[1][:, : self.depth]  # [B, H, K]
+        log_probs = self._one_pass(interaction)[1][:, : self.sid_length]  # [B, H, K]
         codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
         return sid_log_likelihood(log_probs, codes)  # [B]
 
@@ -93,17 +93,17 @@ class MaskGRDecoding:
         fallback = self._marginal_scores(self._slot_log_probs(states))  # [U, n_items-1]
         if spec.mode == "marginal":
             return fallback, fallback.shape[0]
-        neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], spec.beam_width)  # [U, B] each
+        neighbours, cosines = self.dense.nearest_items(states[:, : self.sid_length], spec.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
     def _marginal_scores(self, log_probs: torch.Tensor) -> torch.Tensor:
         """Every real item's one-pass log-likelihood of its codes: slot log-probs [U, S, K] -> [U, n_items-1]."""
-        return marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])
+        return marginal_item_scores(log_probs[:, : self.sid_length], self.item_sid[1:])
 
     def _item_scores(self, states: torch.Tensor, tables: dict | None = None) -> torch.Tensor:
         """The item head's log-probs of every real item from the all-masked slots' states: [U, n_items-1]."""
         catalogue = tables["catalogue"] if tables else self.catalogue_vectors()  # [n_items-1, d]
-        return self.item_head.log_probs(states[:, : self.depth], catalogue)
+        return self.item_head.log_probs(states[:, : self.sid_length], catalogue)
 
     def _joint_beams(self, interaction, spec: DecodingSpec):
         """Masked beam search over the S target slots: (items, BeamResult, the first pass's

@@ -12,16 +12,16 @@ from recbole_maskgr.settings import ConfigError, sid_length
 
 def check_decode_steps(s: SimpleNamespace) -> None:
     """`decode_steps` must fit the SID length H = sid_levels + 1."""
-    depth = sid_length(s.sid_levels)
+    length = sid_length(s.sid_levels)
     try:
-        parse_schedule(s.decode_steps, depth)
+        parse_schedule(s.decode_steps, length)
     except (TypeError, ValueError) as err:
-        example = [depth - depth // 2, depth // 2] if depth > 1 else [1]
+        example = [length - length // 2, length // 2] if length > 1 else [1]
         problem = str(err) if str(err).startswith("decode_steps") else f"decode_steps {s.decode_steps!r} is unreadable ({err})"
         raise ConfigError(
-            f"{problem}. Each item has H = sid_levels + 1 = {depth} tokens; "
-            f"set decode_steps to ~ (one token per step), an integer from 1 to {depth}, or a list of "
-            f"positive integers adding up to {depth}, e.g. {example}."
+            f"{problem}. Each item has H = sid_levels + 1 = {length} tokens; "
+            f"set decode_steps to ~ (one token per step), an integer from 1 to {length}, or a list of "
+            f"positive integers adding up to {length}, e.g. {example}."
         ) from err
 
 

@@ -72,13 +72,13 @@ class PaperObjective(MaskedDiffusionObjective):
         clean = self._clean_rows(batch, tokens.device)  # [B]
         noised, masked, t_paper = self._paper_noise(model, tokens, real, t, ~clean)
         if clean.any():
-            clean_noised, clean_masked = mask_target_only(tokens, real, t, model.mask_id, model.depth)
+            clean_noised, clean_masked = mask_target_only(tokens, real, t, model.mask_id, model.sid_length)
             noised = torch.where(clean[:, None], clean_noised, noised)  # [B, L]
             masked = torch.where(clean[:, None], clean_masked, masked)  # [B, L]
         slots = model.slots  # the target's H tokens, after the history's
         hidden = model(model.encoder.token_emb(noised[:, :-slots]), real[:, :-slots], noised[:, -slots:],
                        every_position=True)  # [B, L, d]
-        per_item = hidden.view(-1, model.depth, model.hidden_size)  # [B*n, H, d]
+        per_item = hidden.view(-1, model.sid_length, model.hidden_size)  # [B*n, H, d]
         logits = tied_level_logits(per_item, model._code_emb()).reshape(batch, -1, model.codebook_size)  # [B, L, K]
         weights = row_weights(torch.where(clean, t, t_paper), self.loss_weight)  # [B]
         paper = diffusion_loss_terms(logits, codes, masked & ~clean[:, None], weights)
@@ -102,14 +102,14 @@ class PaperObjective(MaskedDiffusionObjective):
         batch = tokens.shape[0]
         if self.item_mask_prob > 0:
             whole_rows = torch.rand(batch, device=tokens.device) < self.item_mask_prob  # [B]
-            noised, masked = mask_whole_items(tokens, real, t, model.mask_id, model.depth, whole_rows)
+            noised, masked = mask_whole_items(tokens, real, t, model.mask_id, model.sid_length, whole_rows)
         else:
             noised, masked = mask_tokens(tokens, real, t, model.mask_id)
         if self.target_mask_prob > 0:
             # also practise the inference task: the newest item fully masked
             forced = (torch.rand(batch, device=tokens.device) < self.target_mask_prob) & rows  # [B]
             last_item = torch.zeros_like(real)
-            last_item[:, -model.depth :] = True
+            last_item[:, -model.sid_length :] = True
             noised, masked = force_mask(noised, masked, last_item & forced[:, None], model.mask_id)
             # weight by the masking rate actually applied: 1/t of a nearly clean row would put
             # the whole batch's weight on its forced target tokens
@@ -132,7 +132,7 @@ class CleanItemsObjective(MaskedDiffusionObjective):
         history, target, t = self.draw(model, interaction)  # [B, T], [B], [B]
         history, targets = model.split_targets(history, target)  # [B, T-k+1], [B, k]
         codes = model.item_sid[targets].flatten(1)  # [B, k*H]
-        slots = (targets > 0).repeat_interleave(model.depth, dim=1)  # [B, k*H]; short histories: fewer items
+        slots = (targets > 0).repeat_interleave(model.sid_length, dim=1)  # [B, k*H]; short histories: fewer items
         t = torch.ones_like(t) if dense_step else t  # whole-item masking on dense steps
         noised, masked = mask_tokens(model._code_tokens(codes), slots, t, model.mask_id)  # [B, k*H]
         terms = {}
@@ -143,7 +143,7 @@ class CleanItemsObjective(MaskedDiffusionObjective):
             states, masked_states = self._slots_twice(model, history, noised, all_masked)  # [B, k*H, d] x2
             first = targets[:, 0]  # [B]: the next item
             target_vectors = model._item_vectors(first[:, None])[:, 0]  # [B, d]
-            terms["item"] = torch.stack(model.item_head.loss_terms(masked_states[:, : model.depth], first,
+            terms["item"] = torch.stack(model.item_head.loss_terms(masked_states[:, : model.sid_length], first,
                                                                    target_vectors, *candidates))  # [2]
         logits = model._slot_logits(states)  # [B, k*H, K]
         terms["token"] = torch.stack(diffusion_loss_terms(logits, codes, masked, row_weights(t, self.loss_weight)))

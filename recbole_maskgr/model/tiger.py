@@ -35,8 +35,8 @@ def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.T
 
     codes [N, H] per-level codes in [0, K) -> tokens [N, H]; input l predicts code l.
     """
-    depth = codes.shape[1]
-    offsets = torch.arange(depth - 1, device=codes.device) * codebook_size  # [H-1]
+    sid_length = codes.shape[1]
+    offsets = torch.arange(sid_length - 1, device=codes.device) * codebook_size  # [H-1]
     bos = torch.full_like(codes[:, :1], bos_id)  # [N, 1]
     return torch.cat([bos, codes[:, :-1] + offsets], dim=1)  # [N, H]
 
@@ -101,9 +101,9 @@ class TIGER(SIDGenerativeRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.bos_id = self.special_id  # MaskGR's mask slot
-        self.encoder = self._history_encoder(config, self.max_seq_length * self.depth)
+        self.encoder = self._history_encoder(config, self.max_seq_length * self.sid_length)
         self.decoder = CausalDecoder(
-            length=self.depth,
+            length=self.sid_length,
             d_model=self.hidden_size,
             n_layers=config["n_decoder_layers"],
             n_heads=config["n_heads"],
@@ -187,7 +187,7 @@ class TIGER(SIDGenerativeRecommender):
         result = autoregressive_beam_search(
             recording_step_fn,
             n_users=memory.shape[0],
-            H=self.depth,
+            H=self.sid_length,
             K=self.codebook_size,
             beam_width=spec.beam_width,
             catalogue=self.catalogue,
@@ -205,7 +205,7 @@ class TIGER(SIDGenerativeRecommender):
         """Beam items first by beam log-prob, the rest by level-0 log-prob."""
         result, level0 = self._beams(interaction, spec)
         users = level0.shape[0]
-        level_log_probs = level0.new_zeros(users, self.depth, self.codebook_size)  # [U, H, K]
+        level_log_probs = level0.new_zeros(users, self.sid_length, self.codebook_size)  # [U, H, K]
         level_log_probs[:, 0] = level0
         fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
         return items_from_beams(result.items, result.scores, fallback), result.rows  # [U, n_items-1]

@@ -24,13 +24,13 @@ from .quantize import ALGORITHM_VERSION, METHODS, add_dedup_digit, quantize, sid
 logger = logging.getLogger(__name__)
 
 
-def table_problem(codes, n: int, depth: int, codebook_size: int, reserve_zero: bool) -> str | None:
-    """What keeps `codes` from being a usable [n, depth] SID table, or None: the rules every built table
+def table_problem(codes, n: int, sid_length: int, codebook_size: int, reserve_zero: bool) -> str | None:
+    """What keeps `codes` from being a usable [n, sid_length] SID table, or None: the rules every built table
     obeys (a cache file whose checksum was recomputed after editing must obey them too)."""
     if not isinstance(codes, torch.Tensor) or codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
         return "not an integer code table"
-    if tuple(codes.shape) != (n, depth):
-        return f"of shape {tuple(codes.shape)}, expected ({n}, {depth})"
+    if tuple(codes.shape) != (n, sid_length):
+        return f"of shape {tuple(codes.shape)}, expected ({n}, {sid_length})"
     table = codes.long()  # [n, H]
     outside = (table < 0) | (table >= codebook_size)  # [n, H]
     if bool(outside.any()):
