@@ -48,7 +48,8 @@ def sid_cache(tmp_path_factory):
 
 # MaskGR as a purely generative SID model, read from its preset: what the tests of the SID machinery
 # (objectives, beams, next-k, caches) build on; the default adds the item-level levers.
-SID_ONLY = yaml.safe_load((Path(__file__).parents[1] / "properties" / "presets" / "maskgr-sid-only.yaml").read_text())
+REPO = Path(__file__).resolve().parents[1]
+SID_ONLY = yaml.safe_load((REPO / "properties" / "presets" / "maskgr-sid-only.yaml").read_text())
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError, make_config
 from recbole_maskgr.trainer.safe import SafeCheckpointMixin
 
-from conftest import TINY
+from conftest import REPO, TINY
 
-from test_reliability import INTER, REPO, replace, write_toy
+from test_reliability import INTER, replace, write_toy
 
 POP = {key: TINY[key] for key in ("epochs", "show_progress", "state", "user_inter_num_interval")}
 SASREC = dict(TINY, epochs=2)
