@@ -27,7 +27,6 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         super().__init__(config, model)
         self.warmup_steps = int(config["warmup_steps"])
         self.lr_final_ratio = float(config["lr_final_ratio"])
-        self.global_step = 0
         self.total_steps = None  # known once the train loader is seen
         self._phase = "test"  # whose spec an evaluation decodes by unless given one
         self._eval_spec, self._eval_stats = None, None  # the decoding of the evaluation under way
@@ -40,13 +39,8 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         return getattr(self.model, "non_finite_hint", None) or super().non_finite_hint
 
     def _lr_multiplier(self) -> float:
-        return warmup_linear_decay(self.global_step, self.warmup_steps, self.total_steps, self.lr_final_ratio)
-
-    def _extra_checkpoint_state(self) -> dict:
-        return {"global_step": self.global_step}
-
-    def _load_extra_checkpoint_state(self, extra: dict) -> None:
-        self.global_step = int(extra.get("global_step", 0))
+        """The schedule at the run's global optimizer step (the safe trainer's, restored on resume)."""
+        return warmup_linear_decay(self.train_steps, self.warmup_steps, self.total_steps, self.lr_final_ratio)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """RecBole's epoch loop (and the safe trainer's resume and budget), with the learning rate
@@ -58,7 +52,6 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         def scheduled_loss(interaction):
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate * self._lr_multiplier()
-            self.global_step += 1
             return model_loss(interaction)
 
         return super()._train_epoch(train_data, epoch_idx, scheduled_loss, show_progress)
