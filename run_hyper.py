@@ -70,11 +70,9 @@ def search(args, overrides, argv) -> int:
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args, overrides = parse_args(argv)
-    from recbole_maskgr.cli import run_cli
+    from recbole_maskgr.cli import script_main
 
-    return run_cli(lambda: search(args, overrides, argv))
+    return script_main(parse_args, search, argv)
 
 
 if __name__ == "__main__":

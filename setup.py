@@ -35,6 +35,7 @@ setup(
         "recbole_maskgr.trainer",
         "recbole_maskgr.convert",
         "recbole_maskgr.recommend",
+        "recbole_maskgr.settings",
         *DATA_PACKAGES,
     ],
     package_dir={"recbole_maskgr": "recbole_maskgr", **DATA_PACKAGES},

@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "datasets")
+
+
+def dataset_data_path(data_path: str, dataset: str) -> str | None:
+    """`data_path` (absolute) when it holds `dataset`, else None: datasets outside it (e.g. ml-100k,
+    shipped with RecBole) use their dataset config's path."""
+    return os.path.abspath(data_path) if os.path.isdir(os.path.join(data_path, dataset)) else None
 
 
 def versions() -> dict:
@@ -26,7 +33,8 @@ def machine() -> str:
 
 
 def command_line() -> str:
-    return "python " + " ".join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+    """The command as a shell would take it again (arguments with spaces quoted)."""
+    return "python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
 
 
 def write_json(path: str, payload: dict) -> None:

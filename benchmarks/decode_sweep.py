@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import asdict, replace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,39 +25,34 @@ from benchmarks.common import header, markdown_table, write_json  # noqa: E402
 METRICS = ["recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 
 
-def settings_grid(depth: int, item_head: bool = False) -> list[dict]:
+def settings_grid(sid_length: int, item_head: bool = False) -> list[dict]:
     """Passes first (every count from H down to 1, and [H-1, 1]), then one change at a time from
-    the checkpoint's own decoding settings; with an item head, its re-ranking weights too."""
+    the checkpoint's own decoding spec; with an item head, its re-ranking weights too. Each row:
+    its name, then the `DecodingSpec` fields it changes."""
+    from recbole_maskgr.decoding.spec import split_schedule
+
     grid = []
-    for steps in sorted({depth, 3, 2, 1}, reverse=True):
-        if steps <= depth:
-            grid.append({"name": f"decode_steps={steps}", "decode_steps": steps})
-        if steps == 2 and depth > 2:  # two passes, most tokens from the first
-            grid.append({"name": f"decode_steps=[{depth - 1}, 1]", "decode_steps": [depth - 1, 1]})
+    for steps in sorted({sid_length, 3, 2, 1}, reverse=True):
+        if steps <= sid_length:
+            grid.append({"name": f"decode_steps={steps}", "schedule": split_schedule(sid_length, steps)})
+        if steps == 2 and sid_length > 2:  # two passes, most tokens from the first
+            grid.append({"name": f"decode_steps=[{sid_length - 1}, 1]", "schedule": [sid_length - 1, 1]})
     grid += [{"name": f"beam_width={b}", "beam_width": b} for b in (20, 50)]
-    grid += [{"name": f"order={o}", "decode_order": o} for o in ("left-to-right", "random")]
+    grid += [{"name": f"order={o}", "order": o} for o in ("left-to-right", "random")]
     grid += [{"name": "invalid=projection", "invalid_sid": "projection"}]
-    grid += [{"name": "one-pass marginal (no beams)", "test_decoding": "marginal"}]
+    grid += [{"name": "one-pass marginal (no beams)", "mode": "marginal"}]
     if item_head:  # the item-level softmax: beams re-ranked by it, or ranking alone in one pass
-        grid += [{"name": f"beam_rerank_weight={w}", "beam_rerank_weight": w} for w in (0.0, 0.5, 1.0, 2.0, 4.0, 100.0)]
-        grid += [{"name": f"beam_width={b}, beam_rerank_weight={w}", "beam_width": b, "beam_rerank_weight": w}
+        grid += [{"name": f"beam_rerank_weight={w}", "rerank_weight": w} for w in (0.0, 0.5, 1.0, 2.0, 4.0, 100.0)]
+        grid += [{"name": f"beam_width={b}, beam_rerank_weight={w}", "beam_width": b, "rerank_weight": w}
                  for b in (20, 50) for w in (1.0, 100.0)]
-        grid += [{"name": f"one-pass item softmax (no beams), item_marginal_weight={w}", "test_decoding": "item",
-                  "item_marginal_weight": w} for w in (0.0, 0.1, 0.25, 0.5, 1.0)]
+        grid += [{"name": f"one-pass item softmax (no beams), item_marginal_weight={w}", "mode": "item",
+                  "marginal_weight": w} for w in (0.0, 0.1, 0.25, 0.5, 1.0)]
     return grid
 
 
-def apply(model, setting: dict, defaults: dict) -> None:
-    from recbole_maskgr.model.maskgr_settings import parse_schedule
-
-    values = dict(defaults, **{k: v for k, v in setting.items() if k != "name"})
-    model.schedule = parse_schedule(values["decode_steps"], model.depth)
-    model.beam_width = int(values["beam_width"])
-    model.decode_order = values["decode_order"]
-    model.invalid_sid = values["invalid_sid"]
-    model.decoding["test"] = values["test_decoding"]
-    model.beam_rerank_weight = float(values["beam_rerank_weight"])
-    model.item_marginal_weight = float(values["item_marginal_weight"])
+def spec_of(setting: dict, base):
+    """The base spec with the row's changes."""
+    return replace(base, **{k: v for k, v in setting.items() if k != "name"})
 
 
 def main() -> None:
@@ -81,21 +77,17 @@ def main() -> None:
     split_data = valid_data if args.split == "valid" else test_data
     subset = split_data.dataset.copy(split_data.dataset.inter_feat[: args.max_users])
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
-    model.phase = "test"  # decode with the test-time settings swept below, whichever split is read
     trainer = get_trainer(config)(config, model)
-    keys = ("decode_steps", "beam_width", "decode_order", "invalid_sid", "test_decoding", "beam_rerank_weight",
-            "item_marginal_weight")
-    defaults = {k: config[k] for k in keys}
-    defaults["decode_steps"] = defaults["decode_steps"] or model.depth
-    defaults["test_decoding"] = "beam"  # the grid's beam settings decode by beams whatever the checkpoint's default
+    # the test-time spec, whichever split is read; the grid's beam settings decode by beams whatever
+    # the checkpoint's default mode
+    base = replace(model.specs["test"], mode="beam")
     rows = []
-    grid = settings_grid(model.depth, getattr(model, "item_head", None) is not None)
+    grid = settings_grid(model.sid_length, getattr(model, "item_head", None) is not None)
     if args.only:
         grid = [g for g in grid if any(word in g["name"] for word in args.only.split(","))]
     for setting in grid:
-        apply(model, setting, defaults)
         start = time.perf_counter()
-        result = trainer.evaluate(loader, load_best_model=False)
+        result = trainer.evaluate(loader, load_best_model=False, spec=spec_of(setting, base))
         elapsed = time.perf_counter() - start
         stats = trainer.last_decode_stats
         row = {"setting": setting["name"], **{m: float(result[m]) for m in METRICS if m in result}}
@@ -105,7 +97,7 @@ def main() -> None:
         print(row, flush=True)
     columns = ["setting", *[m for m in METRICS if m in rows[0]], "passes_per_user", "users_per_s"]
     text = header("MaskGR decoding sweep", f"\nCheckpoint: `{args.checkpoint}`; first {len(subset)} {args.split} users. "
-                  f"Settings not named in a row (the checkpoint's, with beam decoding): {defaults} (B = beam_width).\n")
+                  f"Settings not named in a row (the checkpoint's, with beam decoding): {asdict(base)} (B = beam_width).\n")
     text += "\n" + markdown_table(rows, columns)
     with open(args.out + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import yaml
 
@@ -35,6 +36,7 @@ from benchmarks.common import (  # noqa: E402
     REPO,
     SHARED_DATA,
     command_line,
+    dataset_data_path,
     header,
     machine,
     markdown_table,
@@ -79,31 +81,27 @@ def sample_loader(config, loader, n_users: int, seed: int = 0):
 
 
 def evaluate_point(trainer, model, valid_all, valid_sample) -> dict:
-    """One-pass metrics on every validation user and test-time decoding on the sample."""
+    """One-pass metrics on every validation user and test-time decoding on the sample.
+
+    SID models decode by their validation spec with the mode swapped in (marginal, item, beam);
+    other models (no `specs`) rank the full catalogue as RecBole does."""
+    specs = getattr(model, "specs", None)
+
+    def evaluate(loader, mode):
+        options = {} if specs is None else {"spec": replace(specs["valid"], mode=mode)}
+        result = trainer.evaluate(loader, load_best_model=False, **options)
+        return {k: float(v) for k, v in result.items()}
+
     point = {}
-    decoding = getattr(model, "decoding", None)
-    one_pass_mode = "marginal" if decoding is not None and "marginal" in model.decoding_modes else None
     start = time.perf_counter()
-    if decoding is None or one_pass_mode:
-        if decoding is not None:
-            decoding["valid"] = one_pass_mode
-        if hasattr(trainer, "_set_phase"):
-            trainer._set_phase("valid")
-        result = trainer.evaluate(valid_all, load_best_model=False)
-        point["one_pass"] = {k: float(v) for k, v in result.items()}
+    if specs is None or "marginal" in model.decoding_modes:
+        point["one_pass"] = evaluate(valid_all, "marginal")
     point["one_pass_s"] = time.perf_counter() - start
     if getattr(model, "item_head", None) is not None:  # MaskGR's item-level softmax, one pass
-        decoding["valid"] = "item"
-        result = trainer.evaluate(valid_all, load_best_model=False)
-        point["item"] = {k: float(v) for k, v in result.items()}
+        point["item"] = evaluate(valid_all, "item")
     start = time.perf_counter()
-    if decoding is not None:
-        decoding["valid"] = "beam"
-    result = trainer.evaluate(valid_sample, load_best_model=False)
-    point["beam"] = {k: float(v) for k, v in result.items()}
+    point["beam"] = evaluate(valid_sample, "beam")
     point["beam_s"] = time.perf_counter() - start
-    if hasattr(trainer, "_set_phase"):
-        trainer._set_phase("test")
     model.train()
     return point
 
@@ -278,8 +276,7 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     names = [n for n in args.variants.split(",") if n]
     variants = {n: load_variant(n) for n in names}  # unknown names fail here, before any training
-    # datasets outside --data-path (e.g. ml-100k, shipped with RecBole) use their dataset config's path
-    data_path = os.path.abspath(args.data_path) if os.path.isdir(os.path.join(args.data_path, args.dataset)) else None
+    data_path = dataset_data_path(args.data_path, args.dataset)
     shared = {"dataset": args.dataset, "data_path": data_path,
               "checkpoint_dir": os.path.join(work, "saved"), "sid_cache_dir": os.path.join(work, "sid_cache"),
               "budget_s": args.budget_minutes * 60, "clock": args.clock, "eval_every": args.eval_every,

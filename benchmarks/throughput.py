@@ -44,7 +44,7 @@ def maskgr_step_flops(model, lengths) -> float:
     ff = model.encoder.blocks[0].ff[0].out_features
     total = 0.0
     for chunk in lengths.sort().values.split(model.train_chunk_sequences):
-        length = int(chunk.max() + 1) * model.depth  # tokens per row in this chunk
+        length = int(chunk.max() + 1) * model.sid_length  # tokens per row in this chunk
         per_token_layer = 2 * (4 * d * d + 2 * d * ff) + 2 * 2 * length * d  # projections, FFN, attention
         output = 2 * d * model.codebook_size  # tied per-level logits
         total += 3 * len(chunk) * length * (layers * per_token_layer + output)
@@ -95,7 +95,7 @@ def main() -> None:
         times = time_steps(model, batches, args.repeats)
         step = statistics.median(times)
         lengths = torch.cat([b[model.ITEM_SEQ_LEN] for b in batches]).float()
-        tokens_per_item = getattr(model, "depth", 1)
+        tokens_per_item = getattr(model, "sid_length", 1)
         real_tokens = float((lengths.mean() + 1) * tokens_per_item * args.batch_size)
         row = {"model": name, "step_ms": round(step * 1000, 1), "sequences_per_s": round(args.batch_size / step, 1),
                "tokens_per_s": round(real_tokens / step, 1)}

@@ -14,6 +14,14 @@ def report(message: str, notes=()) -> None:
         print(note, file=sys.stderr)
 
 
+def script_main(parse_args, body, argv=None) -> int:
+    """A command line's main: `parse_args(argv)` -> (args, overrides) (argparse exits on its own errors),
+    then `body(args, overrides, argv)` under `run_cli`."""
+    argv = sys.argv[1:] if argv is None else argv
+    args, overrides = parse_args(argv)
+    return run_cli(lambda: body(args, overrides, argv))
+
+
 def run_cli(body) -> int:
     """`body()` -> its exit status; our errors -> one `error:` line and 2; Ctrl-C -> one line and 130."""
     from recbole_maskgr.compat import quiet_recbole_warnings

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from recbole_maskgr.compat import apply_numpy_aliases, init_device
 from recbole_maskgr.metric_settings import metric_problem
+from recbole_maskgr.settings import RECBOLE_DEFAULT, SETTINGS, ConfigError, yaml_value
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -24,10 +25,6 @@ PLUGIN_MODELS = {
     "MaskGR": "recbole_maskgr.model.maskgr",
     "TIGER": "recbole_maskgr.model.tiger",
 }
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; the message says how."""
 
 
 def resource_dir(name: str) -> Path:
@@ -203,32 +200,6 @@ def read_config_file(path: str, loader, user_file: bool) -> dict:
 RUNTIME_KEYS = {"nproc", "world_size", "ip", "port", "offset", "group_offset", "local_rank", "config_files",
                 "model", "dataset", "data_path", "device", "single_spec", "MODEL_TYPE", "MODEL_INPUT_TYPE",
                 "eval_type", "valid_neg_sample_args", "test_neg_sample_args", "is_ddp"}
-# Keys that take several types and have a check of their own (data/checks.py).
-OWN_TYPE_CHECKS = {"decode_steps"}
-
-
-def _number(low: float, high: float | None = None, whole: bool = False, low_open: bool = False):
-    """A range rule: (test, how the allowed values read)."""
-    def test(v):
-        return (isinstance(v, (int, float)) and not isinstance(v, bool) and (not whole or float(v).is_integer())
-                and (v > low if low_open else v >= low) and (high is None or v <= high))
-    kind = "a whole number" if whole else "a number"
-    bounds = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-    return test, f"{kind} {bounds}"
-
-
-RANGES = {
-    "epochs": _number(1, whole=True), "train_batch_size": _number(1, whole=True),
-    "eval_batch_size": _number(1, whole=True), "MAX_ITEM_LIST_LENGTH": _number(1, whole=True),
-    "hidden_size": _number(1, whole=True), "inner_size": _number(1, whole=True),
-    "n_layers": _number(1, whole=True), "n_heads": _number(1, whole=True), "stopping_step": _number(1, whole=True),
-    "warmup_steps": _number(0, whole=True), "learning_rate": _number(0, low_open=True),
-    "weight_decay": _number(0), "dropout_prob": _number(0, 1), "hidden_dropout_prob": _number(0, 1),
-    "attn_dropout_prob": _number(0, 1), "lr_final_ratio": _number(0, 1),
-    "train_budget_s": _number(0, low_open=True),
-}
-
-
 @functools.lru_cache(maxsize=None)
 def known_settings(model: str, dataset: str) -> frozenset[str]:
     """Every key `model` reads on `dataset` (RecBole's, ours, the model's); one Config per pair and
@@ -237,7 +208,8 @@ def known_settings(model: str, dataset: str) -> frozenset[str]:
 
 
 def check_settings(given: dict[str, dict], defaults: dict, known_elsewhere=frozenset()) -> None:
-    """Every user setting must be known (RecBole's, ours or the model's) and of its default's type.
+    """Every user setting must be known (RecBole's, ours or the model's) and obey its declared rule
+    (recbole_maskgr/settings); RecBole's other settings must have their default's type.
 
     `given`: where the user wrote settings -> those settings; `defaults`: every documented key with
     its default (RecBole's YAML files and ours).
@@ -254,14 +226,13 @@ def check_settings(given: dict[str, dict], defaults: dict, known_elsewhere=froze
                     f"Unknown setting '{key}' in {source}. {hint}Settings are RecBole's, this plugin's "
                     "(properties/overall.yaml) or the model's (properties/model/<Model>.yaml); fix or remove it."
                 )
-            problem = None if key in OWN_TYPE_CHECKS else type_problem(value, defaults.get(key))
-            if problem is None and key in RANGES and value is not None and not RANGES[key][0](value):
-                problem = f"must be {RANGES[key][1]}, got {value!r}"
+            declared = SETTINGS.get(key)
+            problem = declared.problem(value) if declared else type_problem(value, defaults.get(key))
             if problem:
-                raise ConfigError(
-                    f"Setting '{key}' in {source} {problem} (default: {defaults.get(key)!r}). "
-                    f"Fix it, e.g. --{key}={defaults.get(key)!r}."
-                )
+                default = defaults.get(key)
+                if default is None and declared and declared.default is not RECBOLE_DEFAULT:
+                    default = declared.default  # a plugin model's setting named next to another model
+                raise ConfigError(f"Setting '{key}' in {source} {problem}. Fix it, e.g. --{key}={yaml_value(default)}.")
 
 
 def type_problem(value, default) -> str | None:

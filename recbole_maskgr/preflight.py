@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 
 from recbole_maskgr.compat import quiet_recbole_warnings
-from recbole_maskgr.config import ConfigError, get_model
+from recbole_maskgr.config import get_model
 from recbole_maskgr.data import uses_sids
 from recbole_maskgr.data.atomic_files import validate_atomic_files
-from recbole_maskgr.data.checks import check_checkpoint_interval, check_sid_settings, choice_setting
+from recbole_maskgr.data.checks import check_sid_settings
 from recbole_maskgr.data.sid_settings import sid_cache_dir
 from recbole_maskgr.files import output_dir
+from recbole_maskgr.settings import ConfigError, checked_values
 from recbole_maskgr.trainer.checkpoint import check_resume_file
 
 
@@ -37,9 +38,7 @@ def validate_inputs(config) -> list[str]:
 
 def check_run_config(config) -> None:
     """ConfigError for settings that would fail (or silently mislead) only after long work."""
-    check_checkpoint_interval(config)
-    choice_setting("train_budget_clock", config["train_budget_clock"],
-                   {"wall": "", "process": "this process's CPU seconds"}, "process")
+    checked_values(config, str(config["model"]), ["checkpoint_every_steps", "train_budget_clock", "train_budget_s"])
     if not uses_sids(config):
         return
     check_sid_settings(config)

@@ -48,7 +48,8 @@ def sid_cache(tmp_path_factory):
 
 # MaskGR as a purely generative SID model, read from its preset: what the tests of the SID machinery
 # (objectives, beams, next-k, caches) build on; the default adds the item-level levers.
-SID_ONLY = yaml.safe_load((Path(__file__).parents[1] / "properties" / "presets" / "maskgr-sid-only.yaml").read_text())
+REPO = Path(__file__).resolve().parents[1]
+SID_ONLY = yaml.safe_load((REPO / "properties" / "presets" / "maskgr-sid-only.yaml").read_text())
 
 
 @pytest.fixture
@@ -74,19 +75,21 @@ def first_batch(loader):
     return batch[0] if isinstance(batch, tuple) else batch
 
 
-def assert_full_sort_contract(config, dataset, model, interaction):
-    """[users, n_items], no NaN, padding column -inf, every real item finite, top-B distinct items."""
+def assert_full_sort_contract(config, dataset, model, interaction, spec=None):
+    """[users, n_items], no NaN, padding column -inf, every real item finite, top-B distinct items;
+    decoded by `spec` (default the test phase's), whose stats count every user. -> (scores, stats)"""
     import torch
 
     with torch.no_grad():
-        scores = model.full_sort_predict(interaction)
+        scores, stats = model.rank(interaction, spec or model.specs["test"])
     users = interaction[model.ITEM_SEQ].shape[0]
+    assert stats["users"] == users and stats["passes"] >= users and stats["seconds"] > 0
     assert scores.shape == (users, dataset.item_num)
     assert not torch.isnan(scores).any() and torch.isneginf(scores[:, 0]).all()
     assert torch.isfinite(scores[:, 1:]).all()  # every real item is ranked
     top = scores.topk(config["beam_width"], dim=1).indices
     assert (top > 0).all() and all(len(set(row.tolist())) == len(row) for row in top)
-    return scores
+    return scores, stats
 
 
 def assert_training_lowers_loss(model, batch, steps: int) -> None:

@@ -25,7 +25,7 @@ def test_no_budget_means_no_deadline():
 
 
 def test_unknown_budget_clock_is_refused_before_loading(tiny):
-    with pytest.raises(ConfigError, match=r"train_budget_clock must be 'wall' or 'process'.*got 'cpu'"):
+    with pytest.raises(ConfigError, match=r"'train_budget_clock' in config_dict must be 'wall' or 'process'.*got 'cpu'"):
         quick_start.run("SASRec", "ml-100k", config_dict=dict(tiny, train_budget_s=5, train_budget_clock="cpu"))
 
 

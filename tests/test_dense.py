@@ -1,6 +1,7 @@
 """MaskGR's dense-retrieval variant (issue 12): text vectors in, a head to the text space out."""
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError
 from recbole_maskgr.model.dense import DenseRetrieval, catalogue_contrastive_loss
+from recbole_maskgr.trainer.checkpoint import safe_load, write_checkpoint
 
 from conftest import build_model, first_batch
 
@@ -50,6 +52,51 @@ def test_dense_loss_on_every_nth_step_only(sid_model_settings):
     assert dense_steps == [0, 3]
 
 
+def dense_trainer(settings):
+    """A fresh dense-retrieval MaskGR: (model, trainer, train loader, the trainer's global steps on
+    which the dense loss runs (once per batch chunk), filled as it trains)."""
+    _, _, (train, _, _), model, trainer = build_model("MaskGR", settings)
+    dense_steps, dense_loss = set(), model.dense.loss_terms
+
+    def recorded(*args):
+        dense_steps.add(trainer.train_steps)
+        return dense_loss(*args)
+
+    model.dense.loss_terms = recorded
+    return model, trainer, train, dense_steps
+
+
+def test_a_resumed_run_takes_the_same_dense_steps_and_weights(sid_model_settings, workdir, caplog):
+    """The dense steps follow the trainer's global step, which checkpoints keep: resumed mid-epoch from
+    a checkpoint (or an older one without the step count), a run ends as the uninterrupted one."""
+    settings = dict(sid_model_settings, dense_retrieval=True, dense_every=3, epochs=2, checkpoint_every_steps=1)
+    whole, trainer, train, whole_steps = dense_trainer(settings)
+    stop = len(train) + (1 if (len(train) + 1) % 3 else 2)  # in epoch 1, off the dense steps
+    write, mid_run = trainer._write, workdir / "mid-run.pth"
+
+    def keep_mid_run(state, path, verbose):
+        write(state, path, verbose)
+        if state["position"]["train_steps"] == stop and state["position"]["batches_done"]:
+            shutil.copy(path, mid_run)
+
+    trainer._write = keep_mid_run
+    trainer.fit(train)
+    assert sorted(whole_steps) == list(range(0, 2 * len(train), 3))
+    old = safe_load(str(mid_run))
+    del old["position"]["train_steps"]  # as written before checkpoints counted steps
+    write_checkpoint(old, str(workdir / "no-count.pth"))
+
+    for checkpoint in (mid_run, workdir / "no-count.pth"):
+        resumed, trainer, train, resumed_steps = dense_trainer(settings)
+        trainer.resume_checkpoint(str(checkpoint))
+        with caplog.at_level("INFO"):
+            trainer.fit(train)
+        assert resumed_steps == {step for step in whole_steps if step >= stop}
+        for name, tensor in whole.state_dict().items():
+            assert torch.equal(resumed.state_dict()[name], tensor), name
+    assert f"resuming at optimizer step {stop} (1 epochs x {len(train)} batches + {stop - len(train)}" in caplog.text
+
+
 def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings):
     settings = dict(sid_model_settings, dense_retrieval=True, test_decoding="dense")
     _, dataset, (_, _, test), model, _ = build_model("MaskGR", settings)
@@ -59,8 +106,8 @@ def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings):
     with torch.no_grad():
         ranking = model.full_sort_predict(interaction)[:, 1:]  # [U, n_items - 1]
         states, _ = model._one_pass(interaction)
-        neighbours, _ = model.dense.nearest_items(states, model.beam_width)
-    assert torch.equal(ranking.topk(model.beam_width, dim=1).indices, neighbours)
+        neighbours, _ = model.dense.nearest_items(states, model.specs["test"].beam_width)
+    assert torch.equal(ranking.topk(model.specs["test"].beam_width, dim=1).indices, neighbours)
 
 
 def test_dense_retrieval_runs_end_to_end(sid_model_settings):

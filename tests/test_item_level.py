@@ -1,7 +1,9 @@
 """MaskGR's item-level levers: the hybrid item input (`item_id_vectors`), the item-level softmax
 (`item_loss_weight`), beam re-ranking by it (`beam_rerank_weight`) and one-pass `item` decoding."""
 
+import dataclasses
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import torch.nn.functional as F
 from recbole_maskgr.config import ConfigError
 from recbole_maskgr.decoding import marginal_item_scores, rerank_beams
 from recbole_maskgr.model.item_head import ItemHead, item_logits
+from recbole_maskgr.model.objectives import CleanItemsObjective
 
 from conftest import SID_ONLY, assert_full_sort_contract, assert_training_lowers_loss, build_model, first_batch
 
@@ -61,7 +64,7 @@ def item_level(sid_model_settings):
 def test_item_vectors_add_the_id_vector_to_the_code_sum(item_level):
     _, _, _, model, _ = build_maskgr(dict(item_level, item_id_vectors=True))
     items = torch.tensor([[0, 3, 7]])  # padding, then two items
-    codes = model.encoder.token_emb(model._code_tokens(model.item_sid[items])).sum(2) / math.sqrt(model.depth)
+    codes = model.encoder.token_emb(model._code_tokens(model.item_sid[items])).sum(2) / math.sqrt(model.sid_length)
     expected = (codes + model.item_id_emb(items)) / math.sqrt(2.0)
     got = model._item_vectors(items)
     assert torch.allclose(got[0, 1:], expected[0, 1:], atol=1e-6)
@@ -78,10 +81,10 @@ def test_slots_encoded_twice_over_one_cached_history_equal_two_full_passes(item_
     noised, _ = model_noise(model, target)
     all_masked = torch.full_like(noised, model.mask_id)
     with torch.no_grad():
-        first, second = model._slot_states_twice(history, noised, all_masked)
+        first, second = CleanItemsObjective._slots_twice(model, history, noised, all_masked)
         embedded = model._item_vectors(history)
-        assert torch.allclose(first, model._slot_states(embedded, history > 0, noised), atol=1e-5)
-        assert torch.allclose(second, model._slot_states(embedded, history > 0, all_masked), atol=1e-5)
+        assert torch.allclose(first, model(embedded, history > 0, noised), atol=1e-5)
+        assert torch.allclose(second, model(embedded, history > 0, all_masked), atol=1e-5)
 
 
 def model_noise(model, target):
@@ -97,18 +100,19 @@ def test_item_loss_joins_the_token_loss_with_its_weight(item_level):
     model.eval()
     batch = first_batch(train)[torch.arange(16)]
     torch.manual_seed(0)
-    terms = model._loss_terms(batch, catalogue=model._item_candidates())  # [4, 2]: the full softmax
+    terms = model.objective.chunk_terms(model, batch, candidates=model._item_candidates())  # the full softmax
+    assert set(terms) == {"token", "item"}  # no dense step
     # the item-level part by hand: the all-masked slots' states against every item vector
     history = model._history_items(batch)
-    all_masked = torch.full((16, model.depth), model.mask_id)
+    all_masked = torch.full((16, model.sid_length), model.mask_id)
     with torch.no_grad():
-        states = model._slot_states(model._item_vectors(history), history > 0, all_masked)
+        states = model(model._item_vectors(history), history > 0, all_masked)
         logits = item_logits(model.item_head.query(states), model.catalogue_vectors())
         expected = F.cross_entropy(logits, batch[model.POS_ITEM_ID] - 1, reduction="sum")
-    assert terms[3, 0].item() == pytest.approx(expected.item(), rel=1e-4) and terms[3, 1].item() == 16
+    assert terms["item"][0].item() == pytest.approx(expected.item(), rel=1e-4) and terms["item"][1].item() == 16
     losses = []
     for weight in (0.5, 0.0):  # the same noise draw; only the item part's weight differs
-        model.item_loss_weight = weight
+        model.objective = dataclasses.replace(model.objective, item_loss_weight=weight)
         torch.manual_seed(1)
         losses.append(model.calculate_loss(batch).item())
     assert losses[0] - losses[1] == pytest.approx(0.5 * expected.item() / 16, rel=1e-4)
@@ -131,21 +135,19 @@ def test_item_level_model_learns_and_decodes_every_way(item_level):
     model.eval()
     interaction = first_batch(test)
     for mode in ("item", "beam", "marginal"):
-        model.decoding["test"] = mode
-        assert_full_sort_contract(config, dataset, model, interaction)
+        assert_full_sort_contract(config, dataset, model, interaction, replace(model.specs["test"], mode=mode))
     # `item` ranks by the head alone: the order of its log-probs
-    model.decoding["test"] = "item"
+    item_spec = replace(model.specs["test"], mode="item")
     with torch.no_grad():
-        scores = model.full_sort_predict(interaction)[:, 1:]
+        scores = model.rank(interaction, item_spec)[0][:, 1:]
         states, _ = model._one_pass(interaction)
-        expected = model.item_head.log_probs(states[:, : model.depth], model.catalogue_vectors())
+        expected = model.item_head.log_probs(states[:, : model.sid_length], model.catalogue_vectors())
     assert torch.allclose(scores, expected, atol=1e-5)
     # with item_marginal_weight the one-pass token likelihood joins: log p_item + w * sum_l log p(code_l)
-    model.item_marginal_weight = 0.5
     with torch.no_grad():
-        mixed = model.full_sort_predict(interaction)[:, 1:]
+        mixed = model.rank(interaction, replace(item_spec, marginal_weight=0.5))[0][:, 1:]
         _, log_probs = model._one_pass(interaction)
-        marginal = marginal_item_scores(log_probs[:, : model.depth], model.item_sid[1:])
+        marginal = marginal_item_scores(log_probs[:, : model.sid_length], model.item_sid[1:])
     assert torch.allclose(mixed, expected + 0.5 * marginal, atol=1e-4)
 
 
@@ -155,7 +157,7 @@ def test_reranked_beams_are_ordered_by_beam_plus_item_score(item_level):
     model.eval()
     interaction = first_batch(test)
     with torch.no_grad():
-        items, result, first_pass = model._joint_beams(interaction)
+        items, result, first_pass = model._joint_beams(interaction, model.specs["test"])
         item_scores = model._item_scores(first_pass["states"])  # [U, n-1]
         scores = model.full_sort_predict(interaction)[:, 1:]  # [U, n-1]
     beam_items = items[..., 0]  # [U, B]
@@ -171,7 +173,6 @@ def test_reranked_beams_are_ordered_by_beam_plus_item_score(item_level):
     (dict(item_loss_weight=1.0, history_attention="all"), "item_loss_weight > 0 needs history_attention: history_only"),
     (dict(beam_rerank_weight=1.0), "beam_rerank_weight > 0 needs the item head"),
     (dict(test_decoding="item"), "test_decoding: item needs the item head"),
-    (dict(item_loss_weight=-1.0), "item_loss_weight"),
     (dict(token_loss_weight=0.0), "token_loss_weight: 0 needs the item head"),
     (dict(item_id_vectors=True, history_tokens="codes", clean_history_share=0.0),
      "item_id_vectors needs history_tokens: items"),
@@ -183,6 +184,13 @@ def test_item_level_settings_are_checked_before_loading(item_level, bad, message
     config = make_config("MaskGR", "ml-100k", config_dict={**item_level, **SID_ONLY, **bad})
     with pytest.raises(ConfigError, match=message):
         MaskGR.check_config(config)
+
+
+def test_a_negative_loss_weight_is_refused_when_the_config_is_made(item_level):
+    from recbole_maskgr.config import make_config
+
+    with pytest.raises(ConfigError, match=r"'item_loss_weight' in config_dict must be a number >= 0, got -1.0"):
+        make_config("MaskGR", "ml-100k", config_dict={**item_level, **SID_ONLY, "item_loss_weight": -1.0})
 
 
 @pytest.mark.parametrize("presets, levers_on", [([], True), (["maskgr-sid-only"], False), (["maskgr-paper"], False)])

@@ -5,11 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from recbole_maskgr import quick_start
+from recbole_maskgr.decoding.spec import parse_schedule, split_schedule
 from recbole_maskgr.model.diffusion import (
     diffusion_loss, diffusion_loss_terms, force_mask, items_to_tokens, mask_target_only, mask_tokens,
-    mask_whole_items, mix_objectives, right_align, split_schedule, weighted_mean,
+    mask_whole_items, mix_objectives, right_align, weighted_mean,
 )
-from recbole_maskgr.model.maskgr_settings import parse_schedule
+from recbole_maskgr.model.objectives import row_weights
 from recbole_maskgr.trainer.sid_trainer import warmup_linear_decay
 
 from conftest import (
@@ -148,13 +149,13 @@ def test_prediction_does_not_depend_on_batch_mates(sid_model_settings, layout):
 
 def test_whole_item_masking_masks_all_tokens_of_an_item_together():
     g = torch.Generator().manual_seed(1)
-    depth, items = 4, 5000
-    tokens = torch.arange(2 * items * depth).view(2, -1) % 50
+    sid_length, items = 4, 5000
+    tokens = torch.arange(2 * items * sid_length).view(2, -1) % 50
     maskable = torch.ones_like(tokens, dtype=torch.bool)
     rows = torch.tensor([True, False])
     t = torch.tensor([0.4, 0.4])
-    noised, masked = mask_whole_items(tokens, maskable, t, mask_id=99, depth=depth, rows=rows, generator=g)
-    per_item = masked.view(2, items, depth)
+    noised, masked = mask_whole_items(tokens, maskable, t, mask_id=99, sid_length=sid_length, rows=rows, generator=g)
+    per_item = masked.view(2, items, sid_length)
     assert (per_item[0].all(-1) | ~per_item[0].any(-1)).all()  # row 0: items all-or-nothing
     assert per_item[1].any(-1).float().mean() > 0.6  # row 1: token-level, items partly masked
     assert torch.allclose(masked.float().mean(1), t, atol=0.02)
@@ -184,19 +185,19 @@ def test_loss_terms_of_chunks_combine_into_the_batch_loss():
 # ---------------------------------------------------------------- clean-history rows (issue 10)
 def test_clean_history_rows_mask_only_the_target_item():
     g = torch.Generator().manual_seed(3)
-    depth, n_items = 5, 4
-    tokens = torch.arange(2 * n_items * depth).view(2, -1) + 1000  # [2, 20]
+    sid_length, n_items = 5, 4
+    tokens = torch.arange(2 * n_items * sid_length).view(2, -1) + 1000  # [2, 20]
     real = torch.ones_like(tokens, dtype=torch.bool)
-    real[1, :depth] = False  # row 1: the oldest item slot is padding
+    real[1, :sid_length] = False  # row 1: the oldest item slot is padding
     t = torch.tensor([1.0, 1.0])  # t = 1: every maskable token is masked
-    noised, masked = mask_target_only(tokens, real, t, mask_id=7, depth=depth, generator=g)
-    assert masked[:, -depth:].all() and not masked[:, :-depth].any()  # history untouched
-    assert torch.equal(noised[:, :-depth], tokens[:, :-depth]) and (noised[:, -depth:] == 7).all()
+    noised, masked = mask_target_only(tokens, real, t, mask_id=7, sid_length=sid_length, generator=g)
+    assert masked[:, -sid_length:].all() and not masked[:, :-sid_length].any()  # history untouched
+    assert torch.equal(noised[:, :-sid_length], tokens[:, :-sid_length]) and (noised[:, -sid_length:] == 7).all()
     # at t = 0.3 about 30% of the target tokens are masked, still never a history token
     many = tokens.repeat(5000, 1)
     noised, masked = mask_target_only(many, torch.ones_like(many, dtype=torch.bool), torch.full((10000,), 0.3), 7,
-                                      depth, generator=g)
-    assert not masked[:, :-depth].any() and masked[:, -depth:].float().mean().item() == pytest.approx(0.3, abs=0.01)
+                                      sid_length, generator=g)
+    assert not masked[:, :-sid_length].any() and masked[:, -sid_length:].float().mean().item() == pytest.approx(0.3, abs=0.01)
 
 
 def test_mixed_objective_normalises_each_part_by_hand():
@@ -217,9 +218,10 @@ def test_mixed_loss_of_a_real_batch_matches_the_parts_by_hand(sid_model_settings
     batch = first_batch(train)
     batch = batch[torch.argsort(batch[model.ITEM_SEQ_LEN], stable=True)]  # the order calculate_loss uses
     torch.manual_seed(5)
-    terms = model._loss_terms(batch)  # one chunk: [2, 2]
-    assert terms[0, 1] > 0 and terms[1, 1] > 0  # both kinds of rows are present
-    expected = 0.5 * terms[0, 0] / terms[0, 1] + 0.5 * terms[1, 0] / terms[1, 1]
+    terms = model.objective.chunk_terms(model, batch)  # one chunk: named terms [2] each
+    paper, clean = terms["paper"], terms["clean"]
+    assert set(terms) == {"paper", "clean"} and paper[1] > 0 and clean[1] > 0  # both kinds of rows are present
+    expected = 0.5 * paper[0] / paper[1] + 0.5 * clean[0] / clean[1]
     model.train_chunk_sequences = 10**6  # one chunk, same random draws
     torch.manual_seed(5)
     assert model.calculate_loss(batch).item() == pytest.approx(expected.item(), rel=1e-5)
@@ -244,10 +246,9 @@ def test_uniform_loss_weight_counts_every_masked_token_once(sid_model_settings):
     settings = dict(sid_model_settings, clean_history_share=1.0, history_tokens="items", target_mask_prob=0.0)
     _, _, _, model, _ = build_maskgr(dict(settings, loss_weight="uniform"))
     t = torch.tensor([0.1, 0.5])
-    assert model._row_weights(t).tolist() == [1.0, 1.0]
-    model.loss_weight = "inverse_t"
-    assert torch.allclose(model._row_weights(t), torch.tensor([10.0, 2.0]))
-    with pytest.raises(ValueError, match="loss_weight must be 'inverse_t'"):
+    assert model.objective.loss_weight == "uniform" and row_weights(t, "uniform").tolist() == [1.0, 1.0]
+    assert torch.allclose(row_weights(t, "inverse_t"), torch.tensor([10.0, 2.0]))
+    with pytest.raises(ValueError, match="'loss_weight' in config_dict must be 'inverse_t'"):
         build_maskgr(dict(settings, loss_weight="1/t"))
 
 
@@ -265,18 +266,36 @@ def test_cached_decoding_passes_equal_the_uncached_model(sid_model_settings, lay
     with torch.no_grad():
         context = model._decoding_context(interaction)
         user_index = torch.arange(context["users"]).repeat_interleave(3)  # three beams per user
-        target = torch.randint(0, model.codebook_size, (len(user_index), model.depth), generator=g)  # [N, H]
+        target = torch.randint(0, model.codebook_size, (len(user_index), model.sid_length), generator=g)  # [N, H]
         target[torch.rand(target.shape, generator=g) < 0.5] = -1  # partly unmasked beams
         target[::3] = -1  # and each user's all-masked first pass
         cached = model._target_log_probs(context, user_index, target)  # [N, H, K]
         history_inputs, history_real = model._encode_history(interaction)
         tokens = torch.where(target >= 0, model._code_tokens(target), model.mask_id)  # [N, H]
         embedded = model._embed_history(history_inputs)[user_index]
-        uncached = F.log_softmax(model._slot_logits(model._slot_states(embedded, history_real[user_index], tokens)), -1)
+        uncached = F.log_softmax(model._slot_logits(model(embedded, history_real[user_index], tokens)), -1)
     assert "memory" in context  # the cached path was taken
     assert torch.allclose(cached, uncached, atol=1e-5)
 
 
 def test_history_attention_must_be_a_known_layout(sid_model_settings):
-    with pytest.raises(ValueError, match=r"history_attention must be 'all' .* got 'causal'"):
+    with pytest.raises(ValueError, match=r"'history_attention' in config_dict must be 'all' .* got 'causal'"):
         build_maskgr(dict(sid_model_settings, history_attention="causal"))
+
+
+def test_forward_is_the_encoder_over_history_and_target_slots(sid_model_settings):
+    """forward() is what training, predict and decoding share: with every position it equals the encoder
+    run over the history's and the target's tokens at once; by default it returns the target slots."""
+    settings = dict(sid_model_settings, history_tokens="codes", clean_history_share=0.0, history_attention="all")
+    _, _, (train, _, _), model, _ = build_maskgr(settings)
+    model.eval()
+    batch = first_batch(train)[torch.arange(8)]
+    items = torch.cat([model._history_items(batch), batch[model.POS_ITEM_ID][:, None]], dim=1)  # [8, T+1]
+    tokens, _, real = items_to_tokens(items, model.item_sid, model.codebook_size, model.pad_id)  # [8, L]
+    history, slots = tokens[:, : -model.sid_length], tokens[:, -model.sid_length :]
+    with torch.no_grad():
+        whole = model.encoder(tokens, real)  # [8, L, d]
+        every = model(model.encoder.token_emb(history), real[:, : -model.sid_length], slots, every_position=True)
+        targets = model(model.encoder.token_emb(history), real[:, : -model.sid_length], slots)
+    assert every.shape == whole.shape and torch.equal(every, whole)
+    assert torch.equal(targets, whole[:, -model.sid_length :])

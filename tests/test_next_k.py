@@ -70,7 +70,7 @@ def test_next_two_model_decodes_pairs_of_distinct_items(sid_model_settings):
     with torch.no_grad():
         items, scores = model.decode_next_items(interaction)  # [U, B, 2]
         ranking = model.full_sort_predict(interaction)  # the first items, RecBole's layout
-    assert items.shape == (16, model.beam_width, 2)
+    assert items.shape == (16, model.specs["test"].beam_width, 2)
     live = torch.isfinite(scores)
     assert live[:, 0].all() and ((items[live] >= 1) & (items[live] < dataset.item_num)).all()
     assert (items[live][:, 0] != items[live][:, 1]).all()
@@ -84,7 +84,7 @@ def test_one_item_model_decodes_what_it_ranks(sid_model_settings):
     with torch.no_grad():
         items, scores = model.decode_next_items(interaction)  # [U, B, 1]
         ranking = model.full_sort_predict(interaction)
-    top = ranking.topk(model.beam_width, dim=1).indices  # [U, B]
+    top = ranking.topk(model.specs["test"].beam_width, dim=1).indices  # [U, B]
     assert torch.equal(top, items[..., 0])
 
 

@@ -16,9 +16,9 @@ from recbole_maskgr import quick_start
 from recbole_maskgr.config import ConfigError, make_config
 from recbole_maskgr.trainer.safe import SafeCheckpointMixin
 
-from conftest import TINY
+from conftest import REPO, TINY
 
-from test_reliability import INTER, REPO, replace, write_toy
+from test_reliability import INTER, replace, write_toy
 
 POP = {key: TINY[key] for key in ("epochs", "show_progress", "state", "user_inter_num_interval")}
 SASREC = dict(TINY, epochs=2)
@@ -208,8 +208,8 @@ def test_killed_runs_temporary_files_are_removed_at_the_next_start(workdir):
             saved / ".tmp-notes.txt", saved / f".tmp-otherhost-{dead.stdout.strip()}-abcd1234.pth"]
     for path in litter + kept:
         path.write_bytes(b"partial")
-    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "sid_levels": 0})
-    with pytest.raises(ConfigError, match="sid_levels"):  # a run starts (and fails its checks) at once
+    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "beam_width": 5})
+    with pytest.raises(ConfigError, match="beam_width"):  # a run starts (and fails its checks) at once
         quick_start.build(config, log=False)
     assert [path.exists() for path in litter] == [False, False]
     assert all(path.exists() for path in kept)
@@ -231,8 +231,8 @@ def test_a_run_killed_before_its_first_save_leaves_a_placeholder_the_next_start_
     real.write_bytes(b"PK\x03\x04 a real checkpoint's bytes")
     with pytest.raises(CheckpointError, match="is empty: the run that claimed this name stopped before"):
         safe_load(killed)
-    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "sid_levels": 0})
-    with pytest.raises(ConfigError, match="sid_levels"):  # a run starts (and fails its checks) at once
+    config = make_config("MaskGR", "ml-100k", config_dict={"checkpoint_dir": str(saved), "beam_width": 5})
+    with pytest.raises(ConfigError, match="beam_width"):  # a run starts (and fails its checks) at once
         quick_start.build(config, log=False)
     assert not os.path.exists(killed) and os.path.exists(live) and real.exists()
 

@@ -29,13 +29,14 @@ def refused_before_data_work(workdir, model, override, message):
          r"sid_levels 8 x sid_codebook_size 256 gives 256\*\*9 possible SIDs .*use sid_levels <= 6 or a smaller"),
         ("TIGER", {"sid_levels": 40, "sid_codebook_size": 4}, r"sid_levels 40 x sid_codebook_size 4 gives 4\*\*41"),
         ("MaskGR", {"decode_order": "best"},
-         r"decode_order must be 'top-prob' \(most confident position first\) or 'left-to-right' or 'random', "
-         r"got 'best'.*--decode_order=top-prob"),
+         r"'decode_order' in config_dict must be 'top-prob' \(most confident position first\) or 'left-to-right' or "
+         r"'random', got 'best'.*--decode_order=top-prob\."),
         ("MaskGR", {"invalid_sid": "nearest"},
-         r"invalid_sid must be 'constrained' \(only catalogue items\) or 'projection' .*got 'nearest'"),
-        ("TIGER", {"invalid_sid": "nearest"}, r"invalid_sid must be 'constrained' .*got 'nearest'"),
-        ("MaskGR", {"next_k": 5}, r"next_k must be an integer from 1 to 4 \(items decoded jointly; at most 4, as k "
-                                  r"items are packed into one int64 index: 4 fits catalogues up to 55,108 items\)"),
+         r"'invalid_sid' in config_dict must be 'constrained' \(only catalogue items\) or 'projection' .*got 'nearest'"),
+        ("TIGER", {"invalid_sid": "nearest"}, r"'invalid_sid' in config_dict must be 'constrained' .*got 'nearest'"),
+        ("MaskGR", {"next_k": 5}, r"'next_k' in config_dict must be an integer from 1 to 4, got 5 \(items decoded "
+                                  r"jointly as k\*H target slots, at most 4 \(their ids share one int64 index\)"),
+        ("TIGER", {"hidden_size": 100, "n_heads": 8}, r"hidden_size \(100\) must be divisible by n_heads \(8\)"),
         ("MaskGR", {"sid_text_template": "{title"},
          r"sid_text_template '\{title' is not a usable template: expected '\}' before end of string\. Write"),
         ("MaskGR", {"sid_text_template": "{title} }"}, r"sid_text_template .*Single '\}' encountered"),
@@ -99,7 +100,7 @@ def test_next_k_is_checked_against_the_catalogue_before_training():
 def test_a_leaderboard_checks_every_model_before_the_first_trains(workdir):
     settings = dict(MASKGR, checkpoint_dir=str(workdir / "saved"), sid_cache_dir=str(workdir / "sid"),
                     decode_order="best")
-    with pytest.raises(ConfigError, match=r"decode_order must be 'top-prob'"):
+    with pytest.raises(ConfigError, match=r"'decode_order' in config_dict must be 'top-prob'"):
         quick_start.leaderboard(["SASRec", "MaskGR"], "ml-100k", config_dict=settings,
                                 results_dir=str(workdir / "results"))
     assert not (workdir / "saved").exists() and not (workdir / "results").exists()  # SASRec did not train

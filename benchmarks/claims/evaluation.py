@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import time
+from dataclasses import replace
 
 from benchmarks.claims.figures import bar_figure, line_figure, two_panel_figure
 
@@ -21,10 +22,11 @@ def newest_checkpoint(runs_folder: str, model: str) -> str:
     return max(files, key=os.path.getmtime)
 
 
-def evaluate_checkpoint(path: str, max_users: int, topk: list[int], metrics: list[str], tweak=None) -> dict:
+def evaluate_checkpoint(path: str, max_users: int, topk: list[int], metrics: list[str], changes=None) -> dict:
     """Test metrics of a checkpoint on its first `max_users` test users, with decoding speed.
 
-    tweak(model): changes decoding settings (beam width, passes, mode) before evaluating.
+    changes: `DecodingSpec` fields (beam width, schedule, mode) that differ from the checkpoint's
+    test spec; a list of such dicts gives one result each.
     """
     import torch
     from recbole.data.utils import get_dataloader
@@ -37,18 +39,15 @@ def evaluate_checkpoint(path: str, max_users: int, topk: list[int], metrics: lis
     config["topk"], config["metrics"] = topk, metrics
     subset = test_data.dataset.copy(test_data.dataset.inter_feat[:max_users])
     loader = get_dataloader(config, "test")(config, subset, None, shuffle=False)
-    model.phase = "test"
     results = []
-    for change in (tweak if isinstance(tweak, list) else [tweak]):
-        if change is not None:
-            change(model)
+    for change in (changes if isinstance(changes, list) else [changes or {}]):
         trainer = get_trainer(config)(config, model)  # a fresh evaluator for these cut-offs
         start = time.perf_counter()
-        result = trainer.evaluate(loader, load_best_model=False)
+        result = trainer.evaluate(loader, load_best_model=False, spec=replace(model.specs["test"], **change))
         elapsed = time.perf_counter() - start
         results.append({**{k: float(v) for k, v in result.items()}, "users": len(subset),
                         "users_per_s": len(subset) / elapsed})
-    return results if isinstance(tweak, list) else results[0]
+    return results if isinstance(changes, list) else results[0]
 
 
 def leaderboard_rows(context: dict) -> tuple[dict, str]:
@@ -86,14 +85,10 @@ def claim_equal_time(context: dict) -> dict:
 def claim_recall_at_k(context: dict) -> dict:
     args = context["args"]
     ks = list(range(1, 51))
-
-    def fifty_beams(model):
-        model.beam_width = 50
-
     curves = {}
     for name in ("MaskGR", "TIGER"):
         result = evaluate_checkpoint(newest_checkpoint(args.leaderboard_runs, name), args.max_users, ks,
-                                     ["Recall"], fifty_beams)
+                                     ["Recall"], {"beam_width": 50})
         curves[name] = [result[f"recall@{k}"] for k in ks]
     gap = [m - t for m, t in zip(curves["MaskGR"], curves["TIGER"])]
     ratio = [m / t if t else float("nan") for m, t in zip(curves["MaskGR"], curves["TIGER"])]
@@ -117,22 +112,17 @@ def claim_recall_at_k(context: dict) -> dict:
 
 
 def claim_decoding_steps(context: dict) -> dict:
-    from recbole_maskgr.model.maskgr_settings import parse_schedule
+    from recbole_maskgr.decoding.spec import split_schedule
 
     args = context["args"]
     checkpoint = newest_checkpoint(args.leaderboard_runs, "MaskGR")
-    depth = 5  # 4 k-means levels + the de-duplication digit (the leaderboard's SIDs)
-
-    def passes(n):
-        def tweak(model):
-            model.schedule = parse_schedule(n, model.depth)
-        return tweak
+    sid_length = 5  # 4 k-means levels + the de-duplication digit (the leaderboard's SIDs)
 
     rows = evaluate_checkpoint(checkpoint, args.max_users, [10], ["Recall", "NDCG"],
-                               [passes(n) for n in range(1, depth + 1)])
+                               [{"schedule": split_schedule(sid_length, n)} for n in range(1, sid_length + 1)])
     tiger = evaluate_checkpoint(newest_checkpoint(args.leaderboard_runs, "TIGER"), args.max_users, [10],
                                 ["Recall", "NDCG"])
-    steps = list(range(1, depth + 1))
+    steps = list(range(1, sid_length + 1))
     path = os.path.join(context["figures"], "claim4-decoding-steps.png")
     two_panel_figure(
         path, "encoder passes per item (decode_steps)",
@@ -144,7 +134,7 @@ def claim_decoding_steps(context: dict) -> dict:
     best = max(r["recall@10"] for r in rows)
     fewest_close = min(n for n, r in zip(steps, rows) if r["recall@10"] >= 0.95 * best)
     beats = [n for n, r in zip(steps, rows) if r["recall@10"] > tiger["recall@10"]]
-    verdict = "holds" if fewest_close < depth and fewest_close in beats else "does not hold"
+    verdict = "holds" if fewest_close < sid_length and fewest_close in beats else "does not hold"
     return {
         "claim": "4. Fewer decoding steps than SID tokens lose little and still beat AR",
         "verdict": verdict,
@@ -179,11 +169,8 @@ def claim_dense_retrieval(context: dict) -> dict:
                        "recall@50": float(test["recall@50"]),
                        "users_per_s": result["test_users"] / result["test_eval_time_s"]}
     dense_file = results["MaskGR + dense (nearest neighbours)"]["saved_model_file"]
-
-    def beams(model):
-        model.decoding["test"] = "beam"
-
-    table["MaskGR + dense (SID beams)"] = evaluate_checkpoint(dense_file, 10**9, [10, 50], ["Recall", "NDCG"], beams)
+    table["MaskGR + dense (SID beams)"] = evaluate_checkpoint(dense_file, 10**9, [10, 50], ["Recall", "NDCG"],
+                                                              {"mode": "beam"})
     cutoffs = ["recall@10", "ndcg@10", "recall@50"]
     path = os.path.join(context["figures"], "claim5-dense-retrieval.png")
     bar_figure(path, {name: [row[c] for c in cutoffs] for name, row in table.items()}, cutoffs,

@@ -64,7 +64,7 @@ def tiger_twice(model, interaction):
         ok = (first[:, j : j + 1] > 0) & (second > 0) & (second != first[:, j : j + 1])  # [U, B]
         scores.append(torch.where(ok, first_scores[:, j : j + 1] + second_scores, float("-inf")))
     pairs, scores = torch.cat(pairs, 1), torch.cat(scores, 1)  # [U, B*B, 2], [U, B*B]
-    best = scores.topk(model.beam_width, dim=1)
+    best = scores.topk(model.specs["test"].beam_width, dim=1)
     return pairs.gather(1, best.indices[..., None].expand(-1, -1, 2)), best.values
 
 

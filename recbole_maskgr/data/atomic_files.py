@@ -13,7 +13,6 @@ import logging
 import os
 from dataclasses import dataclass
 
-from recbole_maskgr.config import ConfigError
 from recbole_maskgr.data.atomic_format import (
     SEQ_TYPES,
     AtomicFile,
@@ -29,7 +28,8 @@ from recbole_maskgr.data.atomic_format import (
     skips_source,
 )
 from recbole_maskgr.data import uses_sids
-from recbole_maskgr.data.sid_settings import sid_config_value, sid_text_fields
+from recbole_maskgr.data.sid_settings import sid_text_fields
+from recbole_maskgr.settings import ConfigError, setting_value
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def read_optional_header(config, source: str, fmt: FileFormat) -> AtomicFile | N
 
 
 def sid_source_of(config) -> str:
-    return sid_config_value(config, "sid_source")
+    return setting_value(config, "sid_source")
 
 
 def sid_text_source(config, item_header: AtomicFile | None) -> bool:

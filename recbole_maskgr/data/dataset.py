@@ -29,7 +29,8 @@ from ..sid.tokenizer import SIDTokenizer  # noqa: E402
 from ..distributed import local_rank_zero_first  # noqa: E402
 from .checks import check_joint_index  # noqa: E402
 from .data_left import check_histories_left, check_identical_texts  # noqa: E402
-from .sid_settings import sid_cache_dir, sid_config_value, sid_text_fields  # noqa: E402
+from ..settings import setting_value  # noqa: E402
+from .sid_settings import sid_cache_dir, sid_text_fields  # noqa: E402
 
 
 def _format_float(value: float) -> str:
@@ -79,7 +80,7 @@ class SIDSequentialDataset(SequentialDataset):
 
     def _resolve_sid_source(self) -> str:
         """`sid_source`, with `auto` = text when a configured text field is loaded, else collaborative."""
-        source = sid_config_value(self.config, "sid_source")
+        source = setting_value(self.config, "sid_source")
         if source != "auto":
             return source
         fields = sid_text_fields(self.config)
@@ -107,7 +108,7 @@ class SIDSequentialDataset(SequentialDataset):
                 f"includes it, e.g. load_col: {{inter: [...], item: [{self.iid_field}, {', '.join(fields)}]}}."
             )
         present = [f for f in self.item_feat.columns if f != self.iid_field]
-        template = sid_config_value(self.config, "sid_text_template")
+        template = setting_value(self.config, "sid_text_template")
         if template is not None:  # a template may name loaded fields beyond sid_text_fields
             fields = fields + [f for f in template_fields(template) if f not in fields]
         used = [f for f in fields if f in present]
@@ -167,21 +168,21 @@ class SIDSequentialDataset(SequentialDataset):
     def _build_item_sid(self, train=None):
         """The SID table from item text, or (with `train`, the training split) from interactions."""
         config = self.config
-        seed = sid_config_value(config, "sid_seed")
+        seed = setting_value(config, "sid_seed")
         if seed is None:
             seed = config["seed"] if config["seed"] is not None else 2020
         cache_dir = sid_cache_dir(config)
         device = config["device"] if config["device"] is not None else "cpu"
         tokenizer = SIDTokenizer(
-            text_encoder=sid_config_value(config, "sid_text_encoder"),
-            levels=sid_config_value(config, "sid_levels"),
-            codebook_size=sid_config_value(config, "sid_codebook_size"),
-            method=sid_config_value(config, "sid_method"),
-            n_iter=sid_config_value(config, "sid_kmeans_iters"),
+            text_encoder=setting_value(config, "sid_text_encoder"),
+            levels=setting_value(config, "sid_levels"),
+            codebook_size=setting_value(config, "sid_codebook_size"),
+            method=setting_value(config, "sid_method"),
+            n_iter=setting_value(config, "sid_kmeans_iters"),
             seed=seed,
             cache_dir=cache_dir,
             device=str(device),
-            batch_size=sid_config_value(config, "sid_encode_batch_size"),
+            batch_size=setting_value(config, "sid_encode_batch_size"),
             show_progress=bool(config["show_progress"]),
             reserve_zero=True,
         )
@@ -191,7 +192,7 @@ class SIDSequentialDataset(SequentialDataset):
             codes, report = tokenizer.fit_transform(self.sid_item_texts[1:])  # [item_num - 1, H]
         else:
             codes, report = self._interaction_codes(tokenizer, train, seed)  # [item_num - 1, H]
-        padding = torch.zeros((1, tokenizer.H), dtype=torch.long)  # [1, H]
+        padding = torch.zeros((1, tokenizer.sid_length), dtype=torch.long)  # [1, H]
         self.item_sid = torch.cat([padding, codes], dim=0)  # [item_num, H]
         self.sid_codebook_size = tokenizer.codebook_size
         report["n_text_fallback"] = self._sid_n_fallback
@@ -236,7 +237,7 @@ class SIDSequentialDataset(SequentialDataset):
         position = np.empty(n, dtype=np.int64)  # internal id - 1 -> place in raw-id order
         position[by_raw_id] = np.arange(n)
         ordered_items = position[items - 1]  # [P]
-        dim = int(sid_config_value(self.config, "sid_collaborative_dim"))
+        dim = int(setting_value(self.config, "sid_collaborative_dim"))
         source_key = f"{interactions_digest(users, ordered_items)}/dim={dim}"
         texts = None if self.sid_item_texts is None else [self.sid_item_texts[1:][i] for i in by_raw_id]
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from recbole_maskgr.settings import SETTINGS
+
 
 def rank_from_end(users: np.ndarray) -> np.ndarray:
     """For rows grouped by user in time order: 0 for a user's last row, 1 for the one before, ..."""
@@ -45,4 +47,4 @@ def shape_train_dataset(config, train_dataset):
         return keep_samples(train_dataset, None)
     if choice == "windows":
         return keep_samples(train_dataset, int(config["MAX_ITEM_LIST_LENGTH"]) + 1)
-    raise ValueError(f"train_samples must be one of prefixes, sequence, windows; got '{choice}'")
+    raise ValueError(f"train_samples {SETTINGS['train_samples'].problem(choice)}")

@@ -8,12 +8,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from recbole_maskgr.settings.models import DECODE_ORDERS, INVALID_SID_RULES
+
 from .constraints import SIDCatalogue
 
 # The choices, with what each means (the `decode_order` and `invalid_sid` settings name them).
-ORDER_CHOICES = {"top-prob": "most confident position first", "left-to-right": "", "random": ""}
-INVALID_SID_CHOICES = {"constrained": "only catalogue items", "projection": "free search, then the closest item"}
-ORDERS, INVALID = tuple(ORDER_CHOICES), tuple(INVALID_SID_CHOICES)
+ORDERS, INVALID = tuple(DECODE_ORDERS), tuple(INVALID_SID_RULES)
 
 
 class BeamResult(NamedTuple):

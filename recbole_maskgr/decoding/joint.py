@@ -18,7 +18,6 @@ from .constraints import SIDCatalogue, fits_int64_keys
 # Largest next_k the settings accept: tuples of k items are packed into one int64 index, and at k = 4
 # that still holds catalogues of 55,108 items (every shipped dataset); each further item also adds H
 # target slots to train and decode jointly.
-MAX_NEXT_K = 4
 
 
 class JointCatalogue:

@@ -24,11 +24,11 @@ def marginal_item_scores(log_probs: Tensor, codes: Tensor) -> Tensor:
     """
     if log_probs.dim() != 3 or codes.dim() != 2 or codes.shape[1] != log_probs.shape[1]:
         raise ValueError(f"expected log_probs [U, H, K] and codes [n, H]; got {tuple(log_probs.shape)}, {tuple(codes.shape)}")
-    users, depth, size = log_probs.shape
-    flat = log_probs.reshape(users, depth * size)  # [U, H*K]
-    columns = (codes.to(log_probs.device).long() + torch.arange(depth, device=log_probs.device) * size).t()  # [H, n]
+    users, sid_length, size = log_probs.shape
+    flat = log_probs.reshape(users, sid_length * size)  # [U, H*K]
+    columns = (codes.to(log_probs.device).long() + torch.arange(sid_length, device=log_probs.device) * size).t()  # [H, n]
     out = flat.index_select(1, columns[0])  # [U, n]
-    for j in range(1, depth):
+    for j in range(1, sid_length):
         out.add_(flat.index_select(1, columns[j]))  # [U, n]
     return out
 

@@ -1,5 +1,5 @@
-"""What MaskGR and TIGER share: the SID table, the history token layout, decoding settings,
-the catalogue for constrained search, and the bookkeeping of full-sort scores."""
+"""What MaskGR and TIGER share: the SID table, the history token layout, the per-phase decoding
+specs, the catalogue for constrained search, and the bookkeeping of full-sort scores."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_maskgr.config import ConfigError
-from recbole_maskgr.data.checks import choice_setting, integer_setting, number_setting
+from recbole_maskgr.settings import ConfigError, checked_values
 from recbole_maskgr.data.dataset import SIDSequentialDataset
 from recbole_maskgr.data.sequences import shape_train_dataset
 from recbole_maskgr.decoding import SIDCatalogue
-from recbole_maskgr.decoding.beams import INVALID_SID_CHOICES
+from recbole_maskgr.decoding.spec import DecodingSpec
 from recbole_maskgr.model.diffusion import items_to_tokens, right_align
 from recbole_maskgr.model.layers import BidirectionalEncoder
 from recbole_maskgr.trainer.sid_trainer import SIDTrainer
@@ -59,37 +58,30 @@ class SIDGenerativeRecommender(SequentialRecommender):
     dataset_class = SIDSequentialDataset
     trainer_class = SIDTrainer
     decoding_modes: tuple = ("beam",)
+    settings_model: str  # whose declared settings (recbole_maskgr/settings) the model reads
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         item_sid = dataset.item_sid.long()  # [n_items, H], row 0 = padding
         self.register_buffer("item_sid", item_sid, persistent=True)
-        self.depth = item_sid.shape[1]
+        self.sid_length = item_sid.shape[1]
         self.codebook_size = int(dataset.sid_codebook_size)
-        self.special_id = self.depth * self.codebook_size  # MaskGR's mask token, TIGER's BOS
+        self.special_id = self.sid_length * self.codebook_size  # MaskGR's mask token, TIGER's BOS
         self.pad_id = self.special_id + 1
         self.check_config(config)
         self.hidden_size = config["hidden_size"]
-        self.beam_width = int(config["beam_width"])
-        self.invalid_sid = config["invalid_sid"]
-        self.decoding = {"valid": config["valid_decoding"], "test": config["test_decoding"]}
-        self.decode_chunk_users = int(config["decode_chunk_users"])
-        self.phase = "test"  # the trainer switches to "valid" while validating
-        self.decode_stats = {"users": 0, "passes": 0, "seconds": 0.0}  # passes: network rows, summed
+        # the config's decoding, per phase; a caller passes one (or a variant of one) to `rank`
+        self.specs = {phase: DecodingSpec.from_config(config, phase, self.sid_length) for phase in ("valid", "test")}
         self._catalogue = None
 
     @classmethod
     def check_config(cls, config) -> None:
         """The model's own setting rules; the early input checks call them before any data is loaded."""
-        integer_setting("beam_width", config["beam_width"], 1, "beams kept while decoding")
-        integer_setting("decode_chunk_users", config["decode_chunk_users"], 1, "users decoded together")
-        integer_setting("warmup_steps", config["warmup_steps"], 0, "optimizer steps of linear LR warm-up")
-        number_setting("lr_final_ratio", config["lr_final_ratio"], lambda v: 0.0 <= v <= 1.0, "[0, 1]",
-                       "the LR at the end of training, as a share of learning_rate")
-        choice_setting("train_samples", config["train_samples"],
-                       {"prefixes": "RecBole's, every prefix", "sequence": "", "windows": ""}, "prefixes")
-        check_beam_width(config["beam_width"], config["topk"], bool(config["rank_beyond_beams"]))
-        choice_setting("invalid_sid", config["invalid_sid"], INVALID_SID_CHOICES, "constrained")
+        settings = checked_values(config, cls.settings_model)  # each setting's declared rule
+        check_beam_width(settings.beam_width, settings.topk, settings.rank_beyond_beams)
+        if settings.hidden_size % settings.n_heads:
+            raise ConfigError(f"hidden_size ({settings.hidden_size}) must be divisible by n_heads ({settings.n_heads}): "
+                              "the heads split the width. Change one of them, e.g. --n_heads=4 with hidden_size 128.")
         for phase in ("valid", "test"):
             mode = config[f"{phase}_decoding"]
             if mode not in cls.decoding_modes:
@@ -112,7 +104,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
 
     def _code_emb(self) -> torch.Tensor:
         """The tied token table's code rows, level by level: [H, K, d]."""
-        return self.encoder.token_emb.weight[: self.special_id].view(self.depth, self.codebook_size, -1)
+        return self.encoder.token_emb.weight[: self.special_id].view(self.sid_length, self.codebook_size, -1)
 
     @staticmethod
     def item_ids(catalogue_index: torch.Tensor) -> torch.Tensor:
@@ -155,38 +147,37 @@ class SIDGenerativeRecommender(SequentialRecommender):
         tokens, _, real = items_to_tokens(history, self.item_sid, self.codebook_size, self.pad_id)
         return tokens, real
 
-    def _rank_items(self, interaction, tables: dict) -> tuple[torch.Tensor, int]:
+    def _rank_items(self, interaction, tables: dict, spec: DecodingSpec) -> tuple[torch.Tensor, int]:
         """Scores of the real items [U, n_items - 1] and the network rows it took; per model.
         `tables`: what `_decoding_tables` computed once for every chunk of the call."""
         raise NotImplementedError
 
     def _decoding_tables(self) -> dict:
-        """Catalogue-wide tensors that every chunk of one `full_sort_predict` call shares (the
-        weights do not change within a call), computed once instead of once per chunk."""
+        """Catalogue-wide tensors that every chunk of one `rank` call shares (the weights do not
+        change within a call), computed once instead of once per chunk."""
         return {}
 
-    def full_sort_predict(self, interaction):
-        """[U, n_items] scores, decoding users in chunks of similar history length.
+    def rank(self, interaction, spec: DecodingSpec) -> tuple[torch.Tensor, dict]:
+        """[U, n_items] scores decoded as `spec` says, and what it took: {users, passes (network
+        rows, summed), seconds}. The caller sums the stats; the model keeps none.
 
-        Each chunk is trimmed to its own longest history, so short histories are not padded to
-        the batch's longest (on Amazon Beauty most histories are far shorter than 20 items).
+        Users are decoded in chunks of similar history length, each trimmed to its own longest
+        history, so short histories are not padded to the batch's longest (on Amazon Beauty most
+        histories are far shorter than 20 items).
         """
         start = time.perf_counter()
         order = torch.argsort(interaction[self.ITEM_SEQ_LEN], stable=True)  # [U]
         ranking, passes, tables = None, 0, self._decoding_tables()
-        for chunk in order.split(self.decode_chunk_users):
-            part, part_passes = self._rank_items(interaction[chunk], tables)  # [u, n_items - 1]
+        for chunk in order.split(spec.chunk_users):
+            part, part_passes = self._rank_items(interaction[chunk], tables, spec)  # [u, n_items - 1]
             if ranking is None:
                 ranking = part.new_empty(len(order), part.shape[1])
             ranking[chunk] = part
             passes += part_passes
-        return self._full_scores(ranking, passes, start)
-
-    def _full_scores(self, ranking: torch.Tensor, passes: int, start: float) -> torch.Tensor:
-        """RecBole's [U, n_items] layout (column 0 = padding item, -inf) plus decoding statistics."""
         scores = torch.full((ranking.shape[0], self.n_items), float("-inf"), device=ranking.device)
-        scores[:, 1:] = ranking
-        self.decode_stats["users"] += ranking.shape[0]
-        self.decode_stats["passes"] += passes
-        self.decode_stats["seconds"] += time.perf_counter() - start
-        return scores
+        scores[:, 1:] = ranking  # RecBole's layout: column 0 is the padding item
+        return scores, {"users": ranking.shape[0], "passes": passes, "seconds": time.perf_counter() - start}
+
+    def full_sort_predict(self, interaction):
+        """RecBole's entry point (one argument): [U, n_items] scores under the test phase's spec."""
+        return self.rank(interaction, self.specs["test"])[0]

@@ -25,16 +25,16 @@ def mask_tokens(tokens, maskable, t, mask_id: int, generator=None):
     return torch.where(masked, torch.full_like(tokens, mask_id), tokens), masked
 
 
-def mask_whole_items(tokens, maskable, t, mask_id: int, depth: int, rows, generator=None):
-    """Like `mask_tokens`, but in `rows` [B] bool one draw per item masks all its `depth` tokens.
+def mask_whole_items(tokens, maskable, t, mask_id: int, sid_length: int, rows, generator=None):
+    """Like `mask_tokens`, but in `rows` [B] bool one draw per item masks all its `sid_length` tokens.
 
     Token-level masking mostly asks for a code given the same item's other codes (easy: SIDs are
     nearly determined by any H-1 of their digits); item-level masking asks for whole items from
-    the others, which is the inference task. tokens [B, L] with L = n*depth.
+    the others, which is the inference task. tokens [B, L] with L = n*sid_length.
     """
     batch, length = tokens.shape
-    draw = torch.rand(batch, length // depth, device=tokens.device, generator=generator)  # [B, n]
-    whole = (draw < t[:, None]).repeat_interleave(depth, dim=1)  # [B, L]
+    draw = torch.rand(batch, length // sid_length, device=tokens.device, generator=generator)  # [B, n]
+    whole = (draw < t[:, None]).repeat_interleave(sid_length, dim=1)  # [B, L]
     single = torch.rand(tokens.shape, device=tokens.device, generator=generator) < t[:, None]  # [B, L]
     masked = torch.where(rows[:, None], whole, single) & maskable  # [B, L]
     return torch.where(masked, torch.full_like(tokens, mask_id), tokens), masked
@@ -46,15 +46,15 @@ def force_mask(noised, masked, positions, mask_id: int):
     return torch.where(positions, torch.full_like(noised, mask_id), noised), masked
 
 
-def mask_target_only(tokens, maskable, t, mask_id: int, depth: int, generator=None):
-    """Clean-history rows: only the newest item's `depth` tokens may be masked, each with probability t.
+def mask_target_only(tokens, maskable, t, mask_id: int, sid_length: int, generator=None):
+    """Clean-history rows: only the newest item's `sid_length` tokens may be masked, each with probability t.
 
     The history stays clean, as the prompt does in LLaDA's fine-tuning: the rows practise exactly
     the inference task (history given, the next item partly or wholly masked).
     tokens [B, L], maskable [B, L] bool (real tokens), t [B] -> (noised [B, L], masked [B, L] bool)
     """
     target = torch.zeros_like(maskable)
-    target[:, -depth:] = True
+    target[:, -sid_length:] = True
     return mask_tokens(tokens, maskable & target, t, mask_id, generator)
 
 
@@ -95,14 +95,6 @@ def diffusion_loss(logits, targets, masked, weights):
     return weighted_mean(*diffusion_loss_terms(logits, targets, masked, weights))
 
 
-def split_schedule(total: int, steps: int) -> list[int]:
-    """`steps` near-equal parts of `total` tokens, larger parts first (H=5, 2 steps -> [3, 2])."""
-    if not 1 <= steps <= total:
-        raise ValueError(f"decode_steps must be between 1 and {total} (the SID length), got {steps}")
-    base, extra = divmod(total, steps)
-    return [base + (1 if i < extra else 0) for i in range(steps)]
-
-
 def right_align(items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Move each row's first `lengths` entries to the right end, zero-padding on the left.
 
@@ -121,10 +113,10 @@ def items_to_tokens(items, item_sid, codebook_size: int, pad_id: int):
     Returns (tokens [B, T*H], codes [B, T*H] per-level codes in [0, K), real [B, T*H] bool).
     """
     batch, width = items.shape
-    depth = item_sid.shape[1]
+    sid_length = item_sid.shape[1]
     codes = item_sid[items]  # [B, T, H]
-    offsets = torch.arange(depth, device=items.device) * codebook_size  # [H]
+    offsets = torch.arange(sid_length, device=items.device) * codebook_size  # [H]
     tokens = codes + offsets  # [B, T, H]
-    real = (items > 0)[:, :, None].expand(batch, width, depth)  # [B, T, H]
+    real = (items > 0)[:, :, None].expand(batch, width, sid_length)  # [B, T, H]
     tokens = torch.where(real, tokens, torch.full_like(tokens, pad_id))
     return tokens.reshape(batch, -1), codes.reshape(batch, -1), real.reshape(batch, -1)

@@ -1,5 +1,6 @@
 """MaskGR's decoding: the history encoded once per user, then passes over the target slots only.
 
+What to decode comes in a `DecodingSpec` (the model's own per phase, or a caller's variant).
 Modes (`valid_decoding` / `test_decoding`): `beam` (masked beam search over unmasking steps),
 `marginal` (one pass, items scored by their codes' log-probs), `dense` (one pass, the catalogue's
 nearest neighbours of the dense-retrieval head's query; `dense_retrieval: True`), `item` (one pass,
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores, masked_beam_search, rerank_beams
 from recbole_maskgr.decoding.joint import JointCatalogue
+from recbole_maskgr.decoding.spec import DecodingSpec
 from recbole_maskgr.model.base import sid_log_likelihood
 
 DECODING_MODES = ("beam", "marginal", "dense", "item")
@@ -42,12 +44,11 @@ class MaskGRDecoding:
         """One pass: states [N, S, d] of the target slots (-1 in target [N, S] = masked)."""
         masked_slot = torch.full_like(target, self.mask_id)
         target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, S]
-        history_real = context["real"][user_index]  # [N, T']
         if "memory" in context:
-            memory = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
-            real = self._with_target_slots(history_real)  # [N, T'+S]
-            return self.encoder.encode_suffix(self.encoder.token_emb(target_tokens), memory, real)  # [N, S, d]
-        return self._slot_states(context["embedded"][user_index], history_real, target_tokens)  # [N, S, d]
+            history = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
+        else:
+            history = context["embedded"][user_index]  # [N, T', d]
+        return self(history, context["real"][user_index], target_tokens)  # [N, S, d]
 
     def _slot_log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """Target slot states [N, S, d] -> log-probs [N, S, K] of each slot's level codes."""
@@ -70,7 +71,7 @@ class MaskGRDecoding:
 
     def predict(self, interaction):
         """Score the given items by their tokens' log-probs (the next item's slots) in one pass."""
-        log_probs = self._one_pass(interaction)[1][:, : self.depth]  # [B, H, K]
+        log_probs = self._one_pass(interaction)[1][:, : self.sid_length]  # [B, H, K]
         codes = self.item_sid[interaction[self.ITEM_ID]]  # [B, H]
         return sid_log_likelihood(log_probs, codes)  # [B]
 
@@ -78,36 +79,37 @@ class MaskGRDecoding:
         """The item head's output table (every item's input vector), built once per call."""
         return {} if self.item_head is None else {"catalogue": self.catalogue_vectors()}  # [n_items-1, d]
 
-    def _rank_items(self, interaction, tables):
+    def _rank_items(self, interaction, tables, spec: DecodingSpec):
         """Beam (or nearest-neighbour) items first, the rest by one-pass likelihood (or all one-pass)."""
-        mode = self.decoding[self.phase]
-        if mode == "beam":
-            return self._beam_ranking(interaction, tables)
+        if spec.mode == "beam":
+            return self._beam_ranking(interaction, tables, spec)
         context = self._decoding_context(interaction)
         states = self._all_masked_states(context)  # [U, S, d]
-        if mode == "item":  # the item head, plus (item_marginal_weight) the token-level one-pass likelihood
+        if spec.mode == "item":  # the item head, plus (marginal_weight) the token-level one-pass likelihood
             scores = self._item_scores(states, tables)  # [U, n_items-1]
-            if self.item_marginal_weight:
-                scores = scores + self.item_marginal_weight * self._marginal_scores(self._slot_log_probs(states))
+            if spec.marginal_weight:
+                scores = scores + spec.marginal_weight * self._marginal_scores(self._slot_log_probs(states))
             return scores, len(scores)
         fallback = self._marginal_scores(self._slot_log_probs(states))  # [U, n_items-1]
-        if mode == "marginal":
+        if spec.mode == "marginal":
             return fallback, fallback.shape[0]
-        neighbours, cosines = self.dense.nearest_items(states[:, : self.depth], self.beam_width)  # [U, B] each
+        neighbours, cosines = self.dense.nearest_items(states[:, : self.sid_length], spec.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
     def _marginal_scores(self, log_probs: torch.Tensor) -> torch.Tensor:
         """Every real item's one-pass log-likelihood of its codes: slot log-probs [U, S, K] -> [U, n_items-1]."""
-        return marginal_item_scores(log_probs[:, : self.depth], self.item_sid[1:])
+        return marginal_item_scores(log_probs[:, : self.sid_length], self.item_sid[1:])
 
     def _item_scores(self, states: torch.Tensor, tables: dict | None = None) -> torch.Tensor:
         """The item head's log-probs of every real item from the all-masked slots' states: [U, n_items-1]."""
         catalogue = tables["catalogue"] if tables else self.catalogue_vectors()  # [n_items-1, d]
-        return self.item_head.log_probs(states[:, : self.depth], catalogue)
+        return self.item_head.log_probs(states[:, : self.sid_length], catalogue)
 
-    def _joint_beams(self, interaction):
+    def _joint_beams(self, interaction, spec: DecodingSpec):
         """Masked beam search over the S target slots: (items, BeamResult, the first pass's
         states [U, S, d] and log-probs [U, S, K])."""
+        if spec.next_k != self.next_k:  # the target slots are part of the trained layout
+            raise ValueError(f"this model decodes next_k={self.next_k} items, the spec asks for {spec.next_k}")
         context = self._decoding_context(interaction)
         first_pass = {}
 
@@ -124,25 +126,26 @@ class MaskGRDecoding:
             n_users=context["users"],
             H=self.slots,
             K=self.codebook_size,
-            beam_width=self.beam_width,
-            steps=self.schedule * self.next_k,  # each item's schedule, item after item
-            order=self.decode_order,
+            beam_width=spec.beam_width,
+            steps=spec.schedule * self.next_k,  # each item's schedule, item after item
+            order=spec.order,
             catalogue=catalogue,
-            invalid=self.invalid_sid,
+            invalid=spec.invalid_sid,
         )
         items = result.items[..., None] if self.next_k == 1 else catalogue.unpack(result.items)  # [U, B, k]
         return items, result, first_pass
 
-    def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next `next_k` items, decoded jointly: (item ids [U, B, k], 0 = empty; scores [U, B])."""
-        items, result, _ = self._joint_beams(interaction)
+    def decode_next_items(self, interaction, spec: DecodingSpec | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next `next_k` items, decoded jointly (by `spec`, else the test phase's beams):
+        (item ids [U, B, k], 0 = empty; scores [U, B])."""
+        items, result, _ = self._joint_beams(interaction, spec or self.specs["test"])
         return self.item_ids(items), result.scores
 
-    def _beam_ranking(self, interaction, tables):
-        items, result, first_pass = self._joint_beams(interaction)
+    def _beam_ranking(self, interaction, tables, spec: DecodingSpec):
+        items, result, first_pass = self._joint_beams(interaction, spec)
         if self.item_head is None:
             fallback = self._marginal_scores(first_pass["log_probs"])  # [U, n_items-1]
             return items_from_beams(items[..., 0], result.scores, fallback), result.rows
         item_scores = self._item_scores(first_pass["states"], tables)  # [U, n_items-1]
-        scores = rerank_beams(items[..., 0], result.scores, item_scores, self.beam_rerank_weight)  # [U, B]
+        scores = rerank_beams(items[..., 0], result.scores, item_scores, spec.rerank_weight)  # [U, B]
         return items_from_beams(items[..., 0], scores, item_scores), result.rows

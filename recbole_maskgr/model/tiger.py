@@ -19,13 +19,13 @@ Choices (see also ``decoding/ar_beam.py``):
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from recbole_maskgr.decoding import items_from_beams, marginal_item_scores
 from recbole_maskgr.decoding.ar_beam import autoregressive_beam_search
+from recbole_maskgr.decoding.spec import DecodingSpec
 from recbole_maskgr.model.base import SIDGenerativeRecommender, sid_log_likelihood, tied_level_logits
 from recbole_maskgr.model.layers import KV, Block
 
@@ -35,8 +35,8 @@ def shift_right(codes: torch.Tensor, codebook_size: int, bos_id: int) -> torch.T
 
     codes [N, H] per-level codes in [0, K) -> tokens [N, H]; input l predicts code l.
     """
-    depth = codes.shape[1]
-    offsets = torch.arange(depth - 1, device=codes.device) * codebook_size  # [H-1]
+    sid_length = codes.shape[1]
+    offsets = torch.arange(sid_length - 1, device=codes.device) * codebook_size  # [H-1]
     bos = torch.full_like(codes[:, :1], bos_id)  # [N, 1]
     return torch.cat([bos, codes[:, :-1] + offsets], dim=1)  # [N, H]
 
@@ -96,13 +96,14 @@ class TIGER(SIDGenerativeRecommender):
     """Shares MaskGR's base: the same history layout and catalogue, so both see identical tokens."""
 
     decoding_modes = ("beam",)  # an autoregressive model has no one-pass marginal over the H levels
+    settings_model = "TIGER"
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.bos_id = self.special_id  # MaskGR's mask slot
-        self.encoder = self._history_encoder(config, self.max_seq_length * self.depth)
+        self.encoder = self._history_encoder(config, self.max_seq_length * self.sid_length)
         self.decoder = CausalDecoder(
-            length=self.depth,
+            length=self.sid_length,
             d_model=self.hidden_size,
             n_layers=config["n_decoder_layers"],
             n_heads=config["n_heads"],
@@ -123,11 +124,17 @@ class TIGER(SIDGenerativeRecommender):
         real[:, -1] = True  # right-aligned: a no-op for any history, and no all-masked row if empty
         return self.encoder(tokens, real), real
 
+    def forward(self, tokens, memory_kv: list[KV], memory_mask, start: int = 0, past: list[KV] | None = None):
+        """Decoder tokens [N, L] at positions start.. over the history's cross-attention keys/values ->
+        (logits [N, L, K] over each position's level codes, the self-attention cache per layer).
+        Teacher forcing (training, `predict`) and every cached beam step go through it."""
+        hidden, cache = self.decoder(self.encoder.token_emb(tokens), memory_kv, memory_mask, start=start, past=past)
+        return tied_level_logits(hidden, self._code_emb(), start=start), cache  # [N, L, K]
+
     def teacher_forced_logits(self, memory, memory_mask, codes):
         """Logits [N, H, K] of each level's code given the codes before it: codes [N, H]."""
-        inputs = self.encoder.token_emb(shift_right(codes, self.codebook_size, self.bos_id))  # [N, H, d]
-        hidden, _ = self.decoder(inputs, self.decoder.memory_kv(memory), memory_mask)  # [N, H, d]
-        return tied_level_logits(hidden, self._code_emb())
+        inputs = shift_right(codes, self.codebook_size, self.bos_id)  # [N, H]
+        return self(inputs, self.decoder.memory_kv(memory), memory_mask)[0]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -161,14 +168,12 @@ class TIGER(SIDGenerativeRecommender):
                 token = prefix[:, -1] + (level - 1) * self.codebook_size  # [N]
             rows_kv = [(k[user_index], v[user_index]) for k, v in memory_kv]  # [N, h, S, hd] x2 per layer
             past = None if level == 0 else [(k[parent], v[parent]) for k, v in state["cache"]]
-            x = self.encoder.token_emb(token)[:, None]  # [N, 1, d]
-            hidden, state["cache"] = self.decoder(x, rows_kv, memory_mask[user_index], start=level, past=past)
-            logits = tied_level_logits(hidden, self._code_emb(), start=level)[:, 0]  # [N, K]
-            return F.log_softmax(logits, dim=-1)
+            logits, state["cache"] = self(token[:, None], rows_kv, memory_mask[user_index], start=level, past=past)
+            return F.log_softmax(logits[:, 0], dim=-1)  # [N, K]
 
         return step_fn
 
-    def _beams(self, interaction):
+    def _beams(self, interaction, spec: DecodingSpec):
         """Beam search over the next item's codes: (BeamResult, the first step's log-probs [U, K])."""
         memory, memory_mask = self._memory(interaction)
         step_fn = self.make_step_fn(memory, memory_mask)
@@ -182,25 +187,25 @@ class TIGER(SIDGenerativeRecommender):
         result = autoregressive_beam_search(
             recording_step_fn,
             n_users=memory.shape[0],
-            H=self.depth,
+            H=self.sid_length,
             K=self.codebook_size,
-            beam_width=self.beam_width,
+            beam_width=spec.beam_width,
             catalogue=self.catalogue,
-            invalid=self.invalid_sid,
+            invalid=spec.invalid_sid,
         )
         return result, first["level0"]
 
-    def decode_next_items(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next item's beams, as MaskGR's `decode_next_items` with k = 1: (item ids [U, B, 1],
-        0 = empty; scores [U, B])."""
-        result, _ = self._beams(interaction)
+    def decode_next_items(self, interaction, spec: DecodingSpec | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next item's beams (by `spec`, else the test phase's), as MaskGR's `decode_next_items`
+        with k = 1: (item ids [U, B, 1], 0 = empty; scores [U, B])."""
+        result, _ = self._beams(interaction, spec or self.specs["test"])
         return self.item_ids(result.items)[..., None], result.scores
 
-    def _rank_items(self, interaction, tables):
+    def _rank_items(self, interaction, tables, spec: DecodingSpec):
         """Beam items first by beam log-prob, the rest by level-0 log-prob."""
-        result, level0 = self._beams(interaction)
+        result, level0 = self._beams(interaction, spec)
         users = level0.shape[0]
-        level_log_probs = level0.new_zeros(users, self.depth, self.codebook_size)  # [U, H, K]
+        level_log_probs = level0.new_zeros(users, self.sid_length, self.codebook_size)  # [U, H, K]
         level_log_probs[:, 0] = level0
         fallback = marginal_item_scores(level_log_probs, self.item_sid[1:])  # [U, n_items-1]
         return items_from_beams(result.items, result.scores, fallback), result.rows  # [U, n_items-1]

@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from recbole_maskgr.settings import sid_length
+
 from .cache import SIDCache, make_key
 from .encode import DEFAULT_ENCODER, canonical_encoder_name, encode_texts
 from .quantize import ALGORITHM_VERSION, METHODS, add_dedup_digit, quantize, sid_health
@@ -22,13 +24,13 @@ from .quantize import ALGORITHM_VERSION, METHODS, add_dedup_digit, quantize, sid
 logger = logging.getLogger(__name__)
 
 
-def table_problem(codes, n: int, depth: int, codebook_size: int, reserve_zero: bool) -> str | None:
-    """What keeps `codes` from being a usable [n, depth] SID table, or None: the rules every built table
+def table_problem(codes, n: int, sid_length: int, codebook_size: int, reserve_zero: bool) -> str | None:
+    """What keeps `codes` from being a usable [n, sid_length] SID table, or None: the rules every built table
     obeys (a cache file whose checksum was recomputed after editing must obey them too)."""
     if not isinstance(codes, torch.Tensor) or codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
         return "not an integer code table"
-    if tuple(codes.shape) != (n, depth):
-        return f"of shape {tuple(codes.shape)}, expected ({n}, {depth})"
+    if tuple(codes.shape) != (n, sid_length):
+        return f"of shape {tuple(codes.shape)}, expected ({n}, {sid_length})"
     table = codes.long()  # [n, H]
     outside = (table < 0) | (table >= codebook_size)  # [n, H]
     if bool(outside.any()):
@@ -111,9 +113,9 @@ class SIDTokenizer:
         self.reserve_zero = reserve_zero
 
     @property
-    def H(self) -> int:
-        """SID length: quantiser levels plus the de-dup digit."""
-        return self.levels + 1
+    def sid_length(self) -> int:
+        """H: quantiser levels plus the de-dup digit."""
+        return sid_length(self.levels)
 
     def embedding_key(self, texts: Sequence[str]) -> str:
         """The cache key of the texts' embeddings (also part of keys built on them)."""
@@ -185,7 +187,7 @@ class SIDTokenizer:
         return self._codes(key, n, vectors, source)
 
     def _table_problem(self, codes, n: int) -> str | None:
-        return table_problem(codes, n, self.H, self.codebook_size, self.reserve_zero)
+        return table_problem(codes, n, self.sid_length, self.codebook_size, self.reserve_zero)
 
     def _codes(self, key: str, n: int, vectors, source: str) -> tuple[torch.Tensor, dict]:
         """Cached codes under `key`, or vectors() -> quantise -> de-dup digit (then cached)."""

@@ -111,13 +111,14 @@ class DistributedTrainerMixin:
             self._last_written = path
 
     @torch.no_grad()
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False, **options):
+        """`options`: passed on to the trainer below (the SID trainer's decoding `spec`)."""
         if not eval_data:
             return None
         unpad_eval_loader(eval_data)
         if load_best_model:
             barrier()  # rank 0 may still be writing the best checkpoint
-        return super().evaluate(eval_data, load_best_model, model_file, show_progress)
+        return super().evaluate(eval_data, load_best_model, model_file, show_progress, **options)
 
 
 def make_distributed(trainer_class: type) -> type:

@@ -52,12 +52,39 @@ def loader_rng_state(loader) -> torch.Tensor | None:
     return generator.get_state() if isinstance(generator, torch.Generator) else None
 
 
+def loop_position(batches_done: int, train_steps: int, finished: bool, epoch_start_rng, loader) -> dict:
+    """Where the loop stands, for a checkpoint: batches done in the next epoch, optimizer steps over
+    the run, and the loader's shuffle state for that epoch (its starting state when it is under way:
+    replaying the epoch's order needs it)."""
+    return {
+        "batches_done": int(batches_done),
+        "train_steps": int(train_steps),
+        "loader_rng": epoch_start_rng if batches_done else loader_rng_state(loader),
+        "finished": bool(finished),
+    }
+
+
+def apply_position(position: dict, loader) -> int:
+    """Give this run's loader a checkpoint's shuffle state; returns the batches of its epoch already trained."""
+    generator = getattr(loader, "generator", None)
+    if position.get("loader_rng") is not None and isinstance(generator, torch.Generator):
+        generator.set_state(position["loader_rng"])
+    return int(position.get("batches_done", 0))
+
+
+def derived_train_steps(epochs_done: int, batches_done: int, batches_per_epoch: int) -> int:
+    """Optimizer steps before a checkpoint written without a step count: every epoch so far whole (too
+    many by the batches an epoch cut short by the training budget skipped)."""
+    return epochs_done * batches_per_epoch + batches_done
+
+
 class TrainBatches:
     """One epoch of the train loader, as the trainer's loop sees it.
 
-    Skips the batches a resumed checkpoint already trained, reports each finished step to the
-    trainer (which may write a mid-epoch checkpoint then: the step's optimizer update is done when
-    the loop asks for the next batch), and stops once the training budget is spent.
+    Skips the batches a resumed checkpoint already trained, tells the trainer before each step (it
+    hands the model its global step) and after it (it may write a mid-epoch checkpoint then: the
+    step's optimizer update is done when the loop asks for the next batch), and stops once the
+    training budget is spent.
     """
 
     def __init__(self, loader, trainer, epoch: int, skip: int, deadline: Deadline | None):
@@ -79,6 +106,7 @@ class TrainBatches:
                 continue
             if yielded and budget_spent(self._deadline):
                 break  # at least one batch: epoch stats need a loss
+            self._trainer._before_train_step()
             yield batch
             yielded += 1
             self._trainer._after_train_step(self._epoch, index + 1, total)

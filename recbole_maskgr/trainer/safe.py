@@ -13,7 +13,10 @@ Both lie under this run's ``checkpoint_dir`` with a name claimed for this run al
 
 Both carry everything a resumed run needs to continue exactly as an uninterrupted one would:
 model, optimiser, trainer extras (e.g. the LR schedule's step), early-stopping state, the global
-RNG state, the train loader's shuffling generator and the position inside the epoch. A resume
+RNG state, the train loader's shuffling generator, the position inside the epoch and the run's
+global optimizer step (`train_steps`). The trainer hands that step to a model with a
+`training_step` attribute before each step (MaskGR picks its dense-loss steps by it), so the
+model keeps no count of its own that a resume would reset. A resume
 from a mid-epoch checkpoint re-creates the epoch's shuffled order and skips the batches already
 trained, so metrics match exactly; only that epoch's logged train loss covers fewer batches.
 """
@@ -38,7 +41,8 @@ from recbole_maskgr.trainer.checkpoint import (
     to_plain,
     write_checkpoint,
 )
-from recbole_maskgr.trainer.epochs import Deadline, TrainBatches, TrainingBudgetSpent, budget_spent, loader_rng_state
+from recbole_maskgr.trainer.epochs import (Deadline, TrainBatches, TrainingBudgetSpent, apply_position, budget_spent,
+                                           derived_train_steps, loop_position)
 from recbole_maskgr.trainer.run_files import (claim_checkpoint_name, last_checkpoint_path, previous_best_file,
                                               release_claim)
 
@@ -61,7 +65,7 @@ class SafeCheckpointMixin:
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.train_steps = 0  # optimizer steps over the whole run, across resumes
+        self.train_steps = 0  # the run's global optimizer step, across resumes (in every checkpoint)
         self._epoch = self.start_epoch
         self._train_loader = None
         self._saving = False
@@ -141,6 +145,11 @@ class SafeCheckpointMixin:
         if self._saving and not validates:
             self._save_last(epoch_idx)
 
+    def _before_train_step(self) -> None:
+        """Hand the model the global step it is about to train, if it reads one (`training_step`)."""
+        if hasattr(self.model, "training_step"):
+            self.model.training_step = self.train_steps
+
     def _after_train_step(self, epoch_idx: int, batches_done: int, batches_total: int) -> None:
         self.train_steps += 1
         every = self.config["checkpoint_every_steps"]
@@ -177,25 +186,13 @@ class SafeCheckpointMixin:
             "best_valid_score": float(self.best_valid_score),
             "best_valid_result": to_plain(best_result),
             "best_model_file": str(self.saved_model_file),
-            "position": self._position_state(batches_done),
+            "position": loop_position(batches_done, self.train_steps, self._finished, self._epoch_start_loader_rng,
+                                      self._train_loader),
             "state_dict": self.model.state_dict(),
             "other_parameter": to_plain(self.model.other_parameter()),
             "optimizer": self.optimizer.state_dict(),
             "extra": self._extra_checkpoint_state(),
             "rng": capture_rng_state(),
-        }
-
-    def _position_state(self, batches_done: int) -> dict:
-        """Where the loop stands: batches done in epoch `epoch + 1` and the loader's shuffle state for it."""
-        if batches_done:
-            loader_rng = self._epoch_start_loader_rng  # replaying the epoch's order needs its starting state
-        else:
-            loader_rng = loader_rng_state(self._train_loader)
-        return {
-            "batches_done": int(batches_done),
-            "train_steps": int(self.train_steps),
-            "loader_rng": loader_rng,
-            "finished": bool(self._finished),
         }
 
     def _extra_checkpoint_state(self) -> dict:
@@ -265,14 +262,17 @@ class SafeCheckpointMixin:
         )
 
     def _restore_loader_position(self, train_data) -> None:
-        """Apply a resumed checkpoint's shuffle state and in-epoch position to this run's loader."""
+        """Apply a resumed checkpoint's shuffle state and in-epoch position to this run's loader, and
+        count the steps of a checkpoint written before checkpoints recorded them."""
         position, self._resume_position = self._resume_position, None
-        if not position:
+        if position is None:
             return
-        generator = getattr(train_data, "generator", None)
-        if position.get("loader_rng") is not None and isinstance(generator, torch.Generator):
-            generator.set_state(position["loader_rng"])
-        self._skip_batches = int(position.get("batches_done", 0))
+        self._skip_batches = apply_position(position, train_data)
+        if "train_steps" not in position:
+            self.train_steps = derived_train_steps(self.start_epoch, self._skip_batches, len(train_data))
+            self.logger.info(f"The checkpoint records no step count: resuming at optimizer step {self.train_steps} "
+                             f"({self.start_epoch} epochs x {len(train_data)} batches + {self._skip_batches}; too "
+                             "high by any batches a training budget cut from an epoch).")
 
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from time import time
 
+import numpy as np
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
@@ -26,8 +27,9 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         super().__init__(config, model)
         self.warmup_steps = int(config["warmup_steps"])
         self.lr_final_ratio = float(config["lr_final_ratio"])
-        self.global_step = 0
         self.total_steps = None  # known once the train loader is seen
+        self._phase = "test"  # whose spec an evaluation decodes by unless given one
+        self._eval_spec, self._eval_stats = None, None  # the decoding of the evaluation under way
         if isinstance(self.clip_grad_norm, (int, float)) and not isinstance(self.clip_grad_norm, bool):
             self.clip_grad_norm = {"max_norm": float(self.clip_grad_norm)}
 
@@ -37,13 +39,8 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         return getattr(self.model, "non_finite_hint", None) or super().non_finite_hint
 
     def _lr_multiplier(self) -> float:
-        return warmup_linear_decay(self.global_step, self.warmup_steps, self.total_steps, self.lr_final_ratio)
-
-    def _extra_checkpoint_state(self) -> dict:
-        return {"global_step": self.global_step}
-
-    def _load_extra_checkpoint_state(self, extra: dict) -> None:
-        self.global_step = int(extra.get("global_step", 0))
+        """The schedule at the run's global optimizer step (the safe trainer's, restored on resume)."""
+        return warmup_linear_decay(self.train_steps, self.warmup_steps, self.total_steps, self.lr_final_ratio)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """RecBole's epoch loop (and the safe trainer's resume and budget), with the learning rate
@@ -55,31 +52,40 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         def scheduled_loss(interaction):
             for group in self.optimizer.param_groups:
                 group["lr"] = self.learning_rate * self._lr_multiplier()
-            self.global_step += 1
             return model_loss(interaction)
 
         return super()._train_epoch(train_data, epoch_idx, scheduled_loss, show_progress)
 
     def _valid_epoch(self, valid_data, show_progress=False):
-        self._set_phase("valid")
+        """RecBole's (and the safe trainer's), with evaluations decoding by the validation spec."""
+        self._phase = "valid"
         try:
             return super()._valid_epoch(valid_data, show_progress=show_progress)
         finally:
-            self._set_phase("test")
+            self._phase = "test"
 
-    def _set_phase(self, phase: str) -> None:
-        if hasattr(self.model, "phase"):
-            self.model.phase = phase
+    def _full_sort_batch_eval(self, batched_data):
+        """RecBole's, with the evaluation's spec passed to `model.rank` and its stats summed here."""
+        interaction, history_index, positive_u, positive_i = batched_data
+        scores, stats = self.model.rank(interaction.to(self.device), self._eval_spec)  # [U, n_items]
+        for key, value in stats.items():
+            self._eval_stats[key] += value
+        scores[:, 0] = -np.inf
+        if history_index is not None:
+            scores[history_index] = -np.inf  # items already in the history are not recommended again
+        return interaction, scores, positive_u, positive_i
 
     @torch.no_grad()
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        stats = getattr(self.model, "decode_stats", None)
-        if stats is not None:
-            stats.update(users=0, passes=0, seconds=0.0)
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False, spec=None):
+        """RecBole's, decoding by `spec` (a `DecodingSpec`; default the model's spec of the phase:
+        validation inside `_valid_epoch`, else test), with the summed decoding stats kept in
+        `last_decode_stats` and logged."""
+        self._eval_spec = spec or self.model.specs[self._phase]
+        self._eval_stats = stats = {"users": 0, "passes": 0, "seconds": 0.0}
         start = time()
         result = super().evaluate(eval_data, load_best_model, model_file, show_progress)
         elapsed = time() - start
-        if stats and stats["users"]:
+        if stats["users"]:
             self.last_decode_stats = {
                 "users": stats["users"],
                 "nfe_per_user": stats["passes"] / stats["users"],
@@ -90,7 +96,7 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
             self.logger.info(
                 set_color("decoding", "blue")
                 + f": {stats['users']} users, {self.last_decode_stats['nfe_per_user']:.1f} encoder passes/user, "
-                f"{self.last_decode_stats['users_per_second']:.1f} users/s ({self.model.phase})"
+                f"{self.last_decode_stats['users_per_second']:.1f} users/s ({self._eval_spec.phase})"
             )
         return result
 
