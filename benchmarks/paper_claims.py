@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--shares", default=None, help="claim 3: shares kept, e.g. 1,0.5,0.25 (default: all six)")
     parser.add_argument("--dense-budget-minutes", type=float, default=10.0, help="claim 5: CPU minutes per model")
     parser.add_argument("--next-k-budget-minutes", type=float, default=5.0, help="next-k: CPU minutes per model")
+    parser.add_argument("--next-k-dataset", default="ml-100k", help="next-k: ml-100k (RecBole's) or a dataset under --data-path")
     parser.add_argument("--runs", default=RUNS, help="where runs and claim files go")
     parser.add_argument("--page", default=os.path.join(REPO, "results", "paper-claims.md"))
     parser.add_argument("--jobs", type=int, default=2, help="training runs at once (one thread each)")
