@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recbole_maskgr.settings import setting_value
+
 
 def split_schedule(total: int, steps: int) -> list[int]:
     """`steps` near-equal parts of `total` tokens, larger parts first (H=5, 2 steps -> [3, 2])."""
@@ -48,22 +50,18 @@ class DecodingSpec:
 
     @classmethod
     def from_config(cls, config, phase: str, sid_length: int) -> "DecodingSpec":
-        """The `phase` ("valid" / "test") spec. Settings a model does not declare (TIGER has no
-        `decode_steps` or `next_k`) read as None and take the values that change nothing."""
-
-        def setting(key, default):
-            value = config[key]
-            return default if value is None else value
-
+        """The `phase` ("valid" / "test") spec. Settings a model does not read (TIGER has no
+        `decode_order` or `next_k`) take their declared defaults, which change nothing for it; without
+        `decode_steps` a pass unmasks one token."""
         return cls(
             mode=config[f"{phase}_decoding"],
             beam_width=int(config["beam_width"]),
             schedule=parse_schedule(config["decode_steps"], sid_length),
-            order=setting("decode_order", cls.order),
-            invalid_sid=setting("invalid_sid", cls.invalid_sid),
-            next_k=int(setting("next_k", cls.next_k)),
-            rerank_weight=float(setting("beam_rerank_weight", cls.rerank_weight)),
-            marginal_weight=float(setting("item_marginal_weight", cls.marginal_weight)),
-            chunk_users=int(setting("decode_chunk_users", cls.chunk_users)),
+            order=setting_value(config, "decode_order"),
+            invalid_sid=setting_value(config, "invalid_sid"),
+            next_k=int(setting_value(config, "next_k")),
+            rerank_weight=float(setting_value(config, "beam_rerank_weight")),
+            marginal_weight=float(setting_value(config, "item_marginal_weight")),
+            chunk_users=int(setting_value(config, "decode_chunk_users")),
             phase=phase,
         )

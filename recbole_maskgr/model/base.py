@@ -78,6 +78,7 @@ class SIDGenerativeRecommender(SequentialRecommender):
     def check_config(cls, config) -> None:
         """The model's own setting rules; the early input checks call them before any data is loaded."""
         settings = checked_values(config, cls.settings_model)  # each setting's declared rule
+        cls.check_model_settings(settings)
         check_beam_width(settings.beam_width, settings.topk, settings.rank_beyond_beams)
         if settings.hidden_size % settings.n_heads:
             raise ConfigError(f"hidden_size ({settings.hidden_size}) must be divisible by n_heads ({settings.n_heads}): "
@@ -88,6 +89,10 @@ class SIDGenerativeRecommender(SequentialRecommender):
                 raise ConfigError(
                     f"{phase}_decoding must be one of {cls.decoding_modes} for {cls.__name__}, got '{mode}'"
                 )
+
+    @classmethod
+    def check_model_settings(cls, settings) -> None:
+        """The model's own cross-setting rules, on the typed values `check_config` already checked."""
 
     def _history_encoder(self, config, max_tokens: int) -> BidirectionalEncoder:
         """The bidirectional encoder over SID tokens both models use, sized from the config."""

@@ -20,7 +20,6 @@ from recbole_maskgr.model.item_head import ItemHead
 from recbole_maskgr.model.maskgr_decoding import DECODING_MODES, MaskGRDecoding
 from recbole_maskgr.model.maskgr_settings import check_maskgr_settings
 from recbole_maskgr.model.objectives import add_terms, objective_for
-from recbole_maskgr.settings import checked_values
 
 
 class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
@@ -54,9 +53,8 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         self.apply(self._init_weights)
 
     @classmethod
-    def check_config(cls, config) -> None:
-        super().check_config(config)
-        check_maskgr_settings(checked_values(config, cls.settings_model))
+    def check_model_settings(cls, settings) -> None:
+        check_maskgr_settings(settings)
 
     # ----- inputs ---------------------------------------------------------------------------
     def _code_tokens(self, codes: torch.Tensor) -> torch.Tensor:

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from recbole_maskgr.settings.declared import EVERY_MODEL, RECBOLE_DEFAULT, Section, Setting, yaml_value
+from recbole_maskgr.settings.declared import EVERY_MODEL, RECBOLE_DEFAULT, SID_MODELS, Section, Setting, yaml_value
 from recbole_maskgr.settings.models import MODEL_SECTIONS, RECBOLE_CHECKED
 from recbole_maskgr.settings.plugin import PLUGIN_SECTIONS
 
 SECTIONS: tuple[Section, ...] = (*PLUGIN_SECTIONS, *MODEL_SECTIONS, RECBOLE_CHECKED)
 SETTINGS: dict[str, Setting] = {s.name: s for section in SECTIONS for s in section.settings}
-LAYER_MODELS = ("MaskGR", "TIGER")  # the models with a layer of their own in properties/model/
+LAYER_MODELS = SID_MODELS  # the models with a layer of their own in properties/model/
 
 
 class ConfigError(ValueError):
     """A configuration problem the user can fix; the message says how."""
-
-
-def plugin_default(name: str, model: str = "MaskGR"):
-    """The declared default of `name` for `model` (what the YAML layers hold)."""
-    return SETTINGS[name].default_for(model)
 
 
 def sid_length(levels: int) -> int:
@@ -56,4 +51,4 @@ def checked_values(config, model: str, names=None) -> SimpleNamespace:
 
 
 __all__ = ["ConfigError", "EVERY_MODEL", "LAYER_MODELS", "RECBOLE_DEFAULT", "SECTIONS", "SETTINGS", "Section",
-           "Setting", "checked_values", "plugin_default", "setting_value", "sid_length", "yaml_value"]
+           "Setting", "checked_values", "setting_value", "sid_length", "yaml_value"]

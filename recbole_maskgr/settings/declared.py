@@ -45,10 +45,9 @@ class Setting:
         return self.models == EVERY_MODEL or model in self.models
 
     def problem(self, value) -> str | None:
-        """Why `value` cannot be this setting, or None: "must be <allowed> (<meaning>), got <value>"."""
-        if (value is None and self.rule.nullable) or self.rule.test(value):
-            return None
-        return f"must be {self.rule.allowed}, got {value!r} ({self.doc})"
+        """Why `value` cannot be this setting, or None: the rule's reason, then the setting's meaning."""
+        problem = self.rule.problem(value)
+        return None if problem is None else f"{problem} ({self.doc})"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from recbole_maskgr.settings.declared import EVERY_MODEL, SID_MODELS, Section, Setting
-from recbole_maskgr.settings.rules import ANY, FLAG, MAPPING, TEXT, Rule, choice, number, whole
+from recbole_maskgr.settings.rules import ANY, FLAG, MAPPING, TEXT, TEXT_LIST, Rule, choice, number, whole
 
 METRIC_CHECKED = "checked with the metrics, before RecBole's own checks"
 TOPK = Rule(lambda v: True, f"an integer >= 1 or a list of them ({METRIC_CHECKED})")
 METRIC_NAMES = Rule(lambda v: True, f"a metric name or a list of them ({METRIC_CHECKED})")
-FIELD_NAMES = Rule(lambda v: (isinstance(v, str) and v != "") or (isinstance(v, (list, tuple)) and len(v) > 0
-                              and all(isinstance(x, str) and x for x in v)), "a field name or a list of them")
 
 RUN = Section(
     "Runs and evaluation (every model)",
@@ -43,7 +41,7 @@ SIDS = Section(
     "Semantic IDs (MaskGR and TIGER; other models ignore them)",
     "Item texts -> sentence vectors -> residual k-means codes, cached under sid_cache_dir.",
     (
-        Setting("sid_text_fields", ["title", "brand", "categories", "price"], FIELD_NAMES,
+        Setting("sid_text_fields", ["title", "brand", "categories", "price"], TEXT_LIST,
                 ".item fields that describe an item", SID_MODELS),
         Setting("sid_text_template", None, TEXT.or_none("'field: value; ...'"),
                 "an item's text, e.g. '{title} by {brand}'", SID_MODELS),

@@ -6,7 +6,7 @@ A rule answers `problem(value)` with None or the reason a value is refused, writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 
@@ -58,18 +58,12 @@ def number(low: float, high: float | None = None, low_open: bool = False, high_o
     return Rule(test, allowed, cast=float)
 
 
-@dataclass(frozen=True)
-class Choice(Rule):
-    """One of a few names; `notes` (name -> short note) is shown beside each in errors and docs."""
-
-    notes: dict = field(default_factory=dict)
-
-
-def choice(*names: str, notes: dict[str, str] | None = None) -> Choice:
-    """`choice("a", "b", notes={"a": "what a does"})`."""
-    options = {name: (notes or {}).get(name, "") for name in names}
-    allowed = " or ".join(f"'{name}'" + (f" ({note})" if note else "") for name, note in options.items())
-    return Choice(lambda v: isinstance(v, str) and v in options, allowed, notes=options)
+def choice(*names: str, notes: dict[str, str] | None = None) -> Rule:
+    """One of a few names: `choice("a", "b", notes={"a": "what a does"})`; a note is shown beside
+    its name in errors and docs."""
+    notes = notes or {}
+    allowed = " or ".join(f"'{name}'" + (f" ({notes[name]})" if notes.get(name) else "") for name in names)
+    return Rule(lambda v: isinstance(v, str) and v in names, allowed)
 
 
 FLAG = Rule(lambda v: isinstance(v, bool), "True or False")
@@ -83,8 +77,10 @@ ANY = Rule(lambda v: True, "anything RecBole reads")
 def schedule_rule() -> Rule:
     """`decode_steps`: ~ (one token per pass), a pass count, or the tokens unmasked at each pass;
     whether it fits the SID length is the model's rule (it needs `sid_levels`)."""
+    one_or_more = whole(1).test
+
     def test(v):
         if isinstance(v, (list, tuple)):
-            return len(v) > 0 and all(_is_number(x) and float(x).is_integer() and x >= 1 for x in v)
-        return _is_number(v) and float(v).is_integer() and v >= 1
+            return len(v) > 0 and all(one_or_more(x) for x in v)
+        return one_or_more(v)
     return Rule(test, "an integer >= 1, a list of integers >= 1 like [3, 2], or ~ (one token per pass)", nullable=True)

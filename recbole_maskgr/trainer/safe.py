@@ -12,12 +12,11 @@ Both lie under this run's ``checkpoint_dir`` with a name claimed for this run al
 (``run_files.py``); a resumed run starts its own pair there and carries the previous best over.
 
 Both carry everything a resumed run needs to continue exactly as an uninterrupted one would:
-model, optimiser, trainer extras (e.g. the LR schedule's step), early-stopping state, the global
-RNG state, the train loader's shuffling generator, the position inside the epoch and the run's
-global optimizer step (`train_steps`). The trainer hands that step to a model with a
-`training_step` attribute before each step (MaskGR picks its dense-loss steps by it), so the
-model keeps no count of its own that a resume would reset. A resume
-from a mid-epoch checkpoint re-creates the epoch's shuffled order and skips the batches already
+model, optimiser, early-stopping state, the global RNG state, the train loader's shuffling
+generator, the position inside the epoch and the run's global optimizer step (`train_steps`; the
+LR schedule reads it). The trainer hands that step to a model with a `training_step` attribute
+before each step (MaskGR picks its dense-loss steps by it), so the model keeps no count of its own
+that a resume would reset. A resume from a mid-epoch checkpoint re-creates the epoch's shuffled order and skips the batches already
 trained, so metrics match exactly; only that epoch's logged train loss covers fewer batches.
 """
 
@@ -191,16 +190,8 @@ class SafeCheckpointMixin:
             "state_dict": self.model.state_dict(),
             "other_parameter": to_plain(self.model.other_parameter()),
             "optimizer": self.optimizer.state_dict(),
-            "extra": self._extra_checkpoint_state(),
             "rng": capture_rng_state(),
         }
-
-    def _extra_checkpoint_state(self) -> dict:
-        """Hook for subclasses (LR schedule, step counters)."""
-        return {}
-
-    def _load_extra_checkpoint_state(self, extra: dict) -> None:
-        """Hook for subclasses."""
 
     def _write(self, state: dict, path: str, verbose: bool) -> None:
         write_checkpoint(state, path)
@@ -249,7 +240,6 @@ class SafeCheckpointMixin:
         self.best_valid_result = checkpoint.get("best_valid_result")
         self.train_steps = int(position.get("train_steps", 0))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self._load_extra_checkpoint_state(checkpoint.get("extra") or {})
         restore_rng_state(checkpoint["rng"])
         self._resume_position = position
         self._last_written = resume_file
