@@ -97,17 +97,44 @@ def test_a_resumed_run_takes_the_same_dense_steps_and_weights(sid_model_settings
     assert f"resuming at optimizer step {stop} (1 epochs x {len(train)} batches + {stop - len(train)}" in caplog.text
 
 
-def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings):
-    settings = dict(sid_model_settings, dense_retrieval=True, test_decoding="dense")
+@pytest.mark.parametrize("dense_layer", [0, 1])
+def test_dense_decoding_lists_the_heads_neighbours_first(sid_model_settings, dense_layer):
+    """The head's query comes from the layer `dense_layer` names: the last (0) or block 1 of 2."""
+    settings = dict(sid_model_settings, dense_retrieval=True, test_decoding="dense", n_layers=2, dense_layer=dense_layer)
     _, dataset, (_, _, test), model, _ = build_model("MaskGR", settings)
     assert dataset.item_text_vectors.shape == (dataset.item_num, 384)  # the tokenizer's MiniLM vectors
     model.eval()
     interaction = first_batch(test)[torch.arange(12)]
+    width = model.specs["test"].beam_width
     with torch.no_grad():
         ranking = model.full_sort_predict(interaction)[:, 1:]  # [U, n_items - 1]
-        states, _ = model._one_pass(interaction)
-        neighbours, _ = model.dense.nearest_items(states, model.specs["test"].beam_width)
-    assert torch.equal(ranking.topk(model.specs["test"].beam_width, dim=1).indices, neighbours)
+        blocks = []
+        states = model._all_masked_states(model._decoding_context(interaction), blocks)  # [U, H, d]
+        read = states if dense_layer == 0 else blocks[0]
+        other = blocks[0] if dense_layer == 0 else states
+        neighbours, _ = model.dense.nearest_items(read, width)
+        elsewhere, _ = model.dense.nearest_items(other, width)
+    assert len(blocks) == 2 and torch.allclose(model.encoder.norm(blocks[1]), states, atol=1e-6)
+    assert torch.equal(ranking.topk(width, dim=1).indices, neighbours)
+    assert not torch.equal(neighbours, elsewhere)  # the other layer would rank otherwise
+
+
+@pytest.mark.parametrize("dense_layer,trained_last_block", [(1, False), (0, True)])
+def test_the_dense_loss_reaches_only_the_blocks_below_its_layer(sid_model_settings, dense_layer, trained_last_block):
+    """On an intermediate block (the paper's design) the dense loss cannot train the blocks above it."""
+    settings = dict(sid_model_settings, dense_retrieval=True, n_layers=2, dense_layer=dense_layer)
+    _, _, (train, _, _), model, _ = build_model("MaskGR", settings)
+    model.train()
+    terms = model.objective.chunk_terms(model, first_batch(train)[torch.arange(16)], dense_step=True,
+                                        candidates=model._item_candidates())  # (the default has the item head)
+    total, count = terms["dense"]
+    (total / count).backward()
+    last, first = model.encoder.blocks[1], model.encoder.blocks[0]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in first.ff.parameters())
+    last_grads = [p.grad for p in last.ff.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in last_grads) == trained_last_block
+    norm_weight = getattr(model.dense.norm_in, "weight", None)  # its own norm, intermediate layers only
+    assert (norm_weight is not None and norm_weight.grad is not None) == (dense_layer > 0)
 
 
 def test_dense_retrieval_runs_end_to_end(sid_model_settings):
@@ -121,6 +148,8 @@ def test_dense_retrieval_runs_end_to_end(sid_model_settings):
      r"dense_retrieval needs history_tokens: items"),
     ({"test_decoding": "dense"}, r"test_decoding: dense needs dense_retrieval: True"),
     ({"dense_retrieval": True, "next_k": 2}, r"cannot be combined with next_k > 1"),
+    ({"dense_retrieval": True, "n_layers": 2, "dense_layer": 2}, r"dense_layer 2 names no intermediate block of a "
+                                                                  r"2-layer encoder. Set --dense_layer to 0 \(the last layer's output\) or 1 \(the intermediate block\)\.$"),
 ])
 def test_dense_settings_are_checked_before_loading(tiny, extra, message):
     with pytest.raises(ConfigError, match=message):

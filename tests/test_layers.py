@@ -37,12 +37,18 @@ def test_cached_history_gives_the_states_of_one_masked_pass(position):
     encoder = BidirectionalEncoder(50, 32, 16, 2, 2, 32, 0.0, position).eval()
     history, slots = 6, 3
     x, real = ragged_inputs(history, slots, 16)
+    one_pass_blocks, cached_blocks = [], []  # each block's states too (the dense head may read one)
     with torch.no_grad():
-        one_pass = encoder.forward_embedded(x, real, suffix=slots)  # [4, T+S, d]
+        one_pass = encoder.forward_embedded(x, real, suffix=slots, layer_states=one_pass_blocks)  # [4, T+S, d]
         memory = encoder.encode_prefix(x[:, :history], real[:, :history], slots)
-        cached = encoder.encode_suffix(x[:, history:], memory, real)  # [4, S, d]
+        cached = encoder.encode_suffix(x[:, history:], memory, real, layer_states=cached_blocks)  # [4, S, d]
     assert not torch.isnan(one_pass).any()
     assert torch.allclose(cached, one_pass[:, history:], atol=1e-5)
+    assert len(one_pass_blocks) == len(cached_blocks) == 2
+    for whole, slots_only in zip(one_pass_blocks, cached_blocks):
+        assert torch.allclose(slots_only, whole[:, history:], atol=1e-5)
+    assert not torch.allclose(one_pass_blocks[0], one_pass_blocks[1])
+    assert torch.allclose(encoder.norm(one_pass_blocks[1]), one_pass, atol=1e-6)  # the last, before the norm
 
 
 def test_history_states_do_not_depend_on_the_target_slots():

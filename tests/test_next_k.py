@@ -63,6 +63,29 @@ def test_split_targets_moves_the_newest_history_items_into_the_target(sid_model_
     assert rest.tolist() == [[0, 0, 5], [0, 0, 0]] and targets.tolist() == [[6, 8], [7, 9]]
 
 
+def test_split_targets_leaves_a_padding_position_when_the_whole_history_moves(sid_model_settings):
+    _, _, _, model, _ = build_model("MaskGR", dict(sid_model_settings, **SID_ONLY, next_k=2))
+    rest, targets = model.split_targets(torch.tensor([[5], [6]]), torch.tensor([8, 9]))
+    assert rest.tolist() == [[0], [0]] and targets.tolist() == [[5, 8], [6, 9]]
+
+
+def test_next_two_trains_on_a_chunk_of_one_item_histories(sid_model_settings):
+    """Beauty's shortest training rows: one history item, which joins the target; the item head's
+    cached-history pass then has only padding to attend to (it crashed on an empty history)."""
+    from recbole.data.interaction import Interaction
+
+    _, _, (train, _, _), model, _ = build_model("MaskGR", dict(sid_model_settings, next_k=2))  # with the item head
+    batch = first_batch(train)[torch.arange(8)]
+    seq = torch.zeros_like(batch[model.ITEM_SEQ])  # [8, L], left-aligned as RecBole keeps it
+    seq[:, 0] = batch[model.ITEM_SEQ][:, 0]
+    batch.update(Interaction({model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: torch.ones_like(batch[model.ITEM_SEQ_LEN])}))
+    model.train()
+    loss = model.calculate_loss(batch)
+    assert seq[:, 0].min() > 0 and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_next_two_model_decodes_pairs_of_distinct_items(sid_model_settings):
     _, dataset, (_, _, test), model, _ = build_model("MaskGR", dict(sid_model_settings, **SID_ONLY, next_k=2))
     model.eval()

@@ -6,8 +6,9 @@ slots to the text-embedding space, trained with an in-catalogue softmax over cos
 (temperature 0.1). At inference, one pass with the target masked gives a query vector, and the
 catalogue's nearest neighbours (faiss, inner product of unit vectors) are the recommendations.
 
-Departures from the reference, for a 2-layer CPU model: the head reads the last layer's states (the
-reference reads an intermediate layer), averaged over the H slots.
+The head reads the last layer's states (`dense_layer: 0`), or, as the reference does, an
+intermediate block's (`dense_layer: k`, through a LayerNorm of its own: the residual stream before
+the encoder's final norm); either way averaged over the H slots.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ def catalogue_contrastive_loss(query: torch.Tensor, catalogue: torch.Tensor, tar
 class DenseRetrieval(nn.Module):
     """Text vectors in (added to history items) and out (the head to the text space)."""
 
-    def __init__(self, text_vectors: torch.Tensor, d_model: int, temperature: float):
+    def __init__(self, text_vectors: torch.Tensor, d_model: int, temperature: float, reads_intermediate: bool = False):
         super().__init__()
         unit = F.normalize(text_vectors.float(), dim=-1)  # [n_items, D]; row 0 (padding) stays 0
         self.register_buffer("text", unit, persistent=False)  # rebuilt from the dataset on load
         width = unit.shape[1]
         self.project_in = nn.Linear(width, d_model, bias=False)
+        self.norm_in = nn.LayerNorm(d_model) if reads_intermediate else nn.Identity()  # the last layer's is normed
         self.head = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, width))
         self.temperature = float(temperature)
         self._index = None
@@ -49,7 +51,7 @@ class DenseRetrieval(nn.Module):
 
     def query(self, target_states: torch.Tensor) -> torch.Tensor:
         """States of the target's H slots [N, H, d] -> unit query vectors [N, D]."""
-        return F.normalize(self.head(target_states.mean(1)), dim=-1)
+        return F.normalize(self.head(self.norm_in(target_states).mean(1)), dim=-1)
 
     def loss_terms(self, target_states: torch.Tensor, target_items: torch.Tensor):
         """(sum of CE, count) of the target items [N] (ids >= 1) among the real items."""

@@ -150,16 +150,21 @@ class BidirectionalEncoder(nn.Module):
         """tokens [B, L] (right-aligned: the last position is the newest), key_mask [B, L] -> [B, L, d]."""
         return self.forward_embedded(self.token_emb(tokens), key_mask, suffix)
 
-    def forward_embedded(self, x: torch.Tensor, key_mask: torch.Tensor, suffix: int = 0) -> torch.Tensor:
+    def forward_embedded(self, x: torch.Tensor, key_mask: torch.Tensor, suffix: int = 0,
+                         layer_states: list | None = None) -> torch.Tensor:
         """Like `forward`, for inputs already embedded (x [B, L, d]), e.g. one vector per history item.
 
         suffix > 0: the history-only layout in one pass (training); `encode_prefix` + `encode_suffix`
-        compute the same states with the history's keys/values cached (decoding).
+        compute the same states with the history's keys/values cached (decoding). layer_states: a
+        list that receives each block's output [B, L, d] (before the final norm), for heads that
+        read an intermediate layer.
         """
         mask = key_mask[:, None, None, :] if suffix == 0 else layout_mask(key_mask, suffix)  # [B, 1, 1|L, L]
         x, rotary = self._positioned(x, before=0, after=0)
         for block in self.blocks:
             x, _ = block(x, mask, rotary)
+            if layer_states is not None:
+                layer_states.append(x)
         return self.norm(x)
 
     def encode_prefix(self, x: torch.Tensor, key_mask: torch.Tensor, suffix: int) -> list[KV]:
@@ -173,13 +178,17 @@ class BidirectionalEncoder(nn.Module):
             memory.append(kv)
         return memory
 
-    def encode_suffix(self, x: torch.Tensor, memory: list[KV], key_mask: torch.Tensor) -> torch.Tensor:
+    def encode_suffix(self, x: torch.Tensor, memory: list[KV], key_mask: torch.Tensor,
+                      layer_states: list | None = None) -> torch.Tensor:
         """States [N, S, d] of the last S slots (x [N, S, d]) given the cached history `memory`
-        (per layer, [N, h, T, hd] x2); key_mask [N, T + S] covers history then slots."""
+        (per layer, [N, h, T, hd] x2); key_mask [N, T + S] covers history then slots; layer_states
+        as in `forward_embedded` (the slots' states only)."""
         mask = key_mask[:, None, None, :]  # [N, 1, 1, T+S]
         x, rotary = self._positioned(x, before=key_mask.shape[1] - x.shape[1], after=0)
         for block, past in zip(self.blocks, memory):
             x, _ = block(x, mask, rotary, memory=past)
+            if layer_states is not None:
+                layer_states.append(x)
         return self.norm(x)
 
     def _positioned(self, x: torch.Tensor, before: int, after: int):

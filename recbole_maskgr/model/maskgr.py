@@ -42,8 +42,10 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
             max_tokens = (self.max_seq_length + self.next_k) * self.sid_length
         self.encoder = self._history_encoder(config, max_tokens)
         self.dense = None
+        self.dense_layer = int(config["dense_layer"])  # 0: the last layer's output; k: block k's
         if config["dense_retrieval"]:
-            self.dense = DenseRetrieval(dataset.item_text_vectors, self.hidden_size, config["dense_temperature"])
+            self.dense = DenseRetrieval(dataset.item_text_vectors, self.hidden_size, config["dense_temperature"],
+                                        reads_intermediate=self.dense_layer > 0)
             self.dense_every = int(config["dense_every"])
         self.training_step = 0  # dense steps: every dense_every-th; our trainer sets it to its global step
         # hybrid input: a learned vector per item next to its SID code sum (memorises what SIDs share)
@@ -118,21 +120,32 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
         items = torch.arange(1, self.n_items, device=self.item_sid.device)  # [n-1]
         return self._item_vectors(items[None])[0]
 
-    def forward(self, history, history_real: torch.Tensor, slot_tokens: torch.Tensor, every_position: bool = False):
+    def forward(self, history, history_real: torch.Tensor, slot_tokens: torch.Tensor, every_position: bool = False,
+                layer_states: list | None = None):
         """The encoder over a history and the S target slots -> the slots' states [N, S, d]; training,
         `predict` and every decoding pass go through it.
 
         history: the embedded history [N, T', d], or (`history_only`) its per-layer keys/values from
         `encoder.encode_prefix`, so a pass runs the slots only; history_real [N, T'] bool; slot_tokens
         [N, S]. every_position: the states of history and slots [N, T'+S, d] (not with cached keys).
+        layer_states: a list that receives each block's slot states [N, S, d] (the dense head's input).
         """
         real = self._with_target_slots(history_real)  # [N, T'+S]
         slots = self.encoder.token_emb(slot_tokens)  # [N, S, d]
+        blocks = None if layer_states is None else []
         if isinstance(history, list):  # cached keys/values: the history attends only to itself
-            return self.encoder.encode_suffix(slots, history, real)  # [N, S, d]
-        inputs = torch.cat([history, slots], dim=1)  # [N, T'+S, d]
-        hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history)  # [N, T'+S, d]
+            hidden = self.encoder.encode_suffix(slots, history, real, blocks)  # [N, S, d]
+        else:
+            inputs = torch.cat([history, slots], dim=1)  # [N, T'+S, d]
+            hidden = self.encoder.forward_embedded(inputs, real, self._slots_see_only_history, blocks)  # [N, T'+S, d]
+        if layer_states is not None:
+            layer_states.extend(states[:, -self.slots :] for states in blocks)  # [N, S, d] per block
         return hidden if every_position else hidden[:, -self.slots :]
+
+    def dense_input(self, states: torch.Tensor, layer_states: list) -> torch.Tensor:
+        """The slot states the dense head reads: the last layer's output (`dense_layer: 0`) or block
+        `dense_layer`'s (the paper reads an intermediate layer). [N, S, d] -> [N, S, d]"""
+        return states if self.dense_layer == 0 else layer_states[self.dense_layer - 1]
 
     # ----- training -------------------------------------------------------------------------
     def calculate_loss(self, interaction):
@@ -154,12 +167,13 @@ class MaskGR(MaskGRDecoding, SIDGenerativeRecommender):
     def split_targets(self, history: torch.Tensor, target: torch.Tensor):
         """Right-aligned history [B, T] and next item [B] -> (history [B, T-k+1], next k items [B, k]).
 
-        With k = 1 nothing moves; a history shorter than k - 1 leaves padding (0) target items.
+        With k = 1 nothing moves; a history shorter than k - 1 leaves padding (0) target items, and one
+        position (padding) stays behind when every history of the chunk moves whole into the target.
         """
         moved = self.next_k - 1
         if moved == 0:
             return history, target[:, None]
-        if history.shape[1] < moved:
-            history = F.pad(history, (moved - history.shape[1], 0))  # [B, k-1]
+        if history.shape[1] < moved + 1:
+            history = F.pad(history, (moved + 1 - history.shape[1], 0))  # [B, k]
         return history[:, : history.shape[1] - moved], torch.cat([history[:, -moved:], target[:, None]], 1)
 

@@ -40,7 +40,7 @@ class MaskGRDecoding:
             context["embedded"] = embedded
         return context
 
-    def _target_states(self, context: dict, user_index, target) -> torch.Tensor:
+    def _target_states(self, context: dict, user_index, target, layer_states: list | None = None) -> torch.Tensor:
         """One pass: states [N, S, d] of the target slots (-1 in target [N, S] = masked)."""
         masked_slot = torch.full_like(target, self.mask_id)
         target_tokens = torch.where(target >= 0, self._code_tokens(target), masked_slot)  # [N, S]
@@ -48,7 +48,7 @@ class MaskGRDecoding:
             history = [(k[user_index], v[user_index]) for k, v in context["memory"]]  # [N, h, T', hd] x2 per layer
         else:
             history = context["embedded"][user_index]  # [N, T', d]
-        return self(history, context["real"][user_index], target_tokens)  # [N, S, d]
+        return self(history, context["real"][user_index], target_tokens, layer_states=layer_states)  # [N, S, d]
 
     def _slot_log_probs(self, states: torch.Tensor) -> torch.Tensor:
         """Target slot states [N, S, d] -> log-probs [N, S, K] of each slot's level codes."""
@@ -58,11 +58,11 @@ class MaskGRDecoding:
         """One pass: log-probs [N, S, K] of the target items' codes (-1 in target = masked)."""
         return self._slot_log_probs(self._target_states(context, user_index, target))
 
-    def _all_masked_states(self, context: dict) -> torch.Tensor:
-        """The pass with every target slot masked: states [U, S, d]."""
+    def _all_masked_states(self, context: dict, layer_states: list | None = None) -> torch.Tensor:
+        """The pass with every target slot masked: states [U, S, d] (and each block's into layer_states)."""
         users = torch.arange(context["users"], device=self.item_sid.device)  # [U]
         all_masked = torch.full((context["users"], self.slots), -1, dtype=torch.long, device=users.device)
-        return self._target_states(context, users, all_masked)  # [U, S, d]
+        return self._target_states(context, users, all_masked, layer_states)  # [U, S, d]
 
     def _one_pass(self, interaction):
         """The all-masked pass from scratch: (states [U, S, d], log-probs [U, S, K])."""
@@ -84,7 +84,8 @@ class MaskGRDecoding:
         if spec.mode == "beam":
             return self._beam_ranking(interaction, tables, spec)
         context = self._decoding_context(interaction)
-        states = self._all_masked_states(context)  # [U, S, d]
+        blocks = [] if spec.mode == "dense" else None  # each block's slot states, for the dense head
+        states = self._all_masked_states(context, blocks)  # [U, S, d]
         if spec.mode == "item":  # the item head, plus (marginal_weight) the token-level one-pass likelihood
             scores = self._item_scores(states, tables)  # [U, n_items-1]
             if spec.marginal_weight:
@@ -93,7 +94,8 @@ class MaskGRDecoding:
         fallback = self._marginal_scores(self._slot_log_probs(states))  # [U, n_items-1]
         if spec.mode == "marginal":
             return fallback, fallback.shape[0]
-        neighbours, cosines = self.dense.nearest_items(states[:, : self.sid_length], spec.beam_width)  # [U, B] each
+        query_states = self.dense_input(states, blocks)[:, : self.sid_length]  # [U, H, d]
+        neighbours, cosines = self.dense.nearest_items(query_states, spec.beam_width)  # [U, B] each
         return items_from_beams(neighbours, cosines, fallback), fallback.shape[0]
 
     def _marginal_scores(self, log_probs: torch.Tensor) -> torch.Tensor:

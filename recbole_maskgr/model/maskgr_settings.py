@@ -39,6 +39,10 @@ def check_dense_and_next_k(s: SimpleNamespace) -> None:
             needs_item_layout(option, s)
     if s.dense_retrieval and s.next_k > 1:
         raise ConfigError("dense_retrieval retrieves one item; it cannot be combined with next_k > 1. Drop one.")
+    if s.dense_layer >= s.n_layers:
+        blocks = {1: "", 2: " or 1 (the intermediate block)"}.get(s.n_layers, f" or 1..{s.n_layers - 1} (a block)")
+        raise ConfigError(f"dense_layer {s.dense_layer} names no intermediate block of a {s.n_layers}-layer encoder. "
+                          f"Set --dense_layer to 0 (the last layer's output){blocks}.")
     for phase in ("valid", "test"):
         if getattr(s, f"{phase}_decoding") == "dense" and not s.dense_retrieval:
             raise ConfigError(f"{phase}_decoding: dense needs dense_retrieval: True (the head it queries). "

@@ -136,11 +136,12 @@ class CleanItemsObjective(MaskedDiffusionObjective):
         t = torch.ones_like(t) if dense_step else t  # whole-item masking on dense steps
         noised, masked = mask_tokens(model._code_tokens(codes), slots, t, model.mask_id)  # [B, k*H]
         terms = {}
+        blocks = [] if dense_step else None  # each block's slot states, for the dense head
         if model.item_head is None:
-            states = model(model._item_vectors(history), history > 0, noised)  # [B, k*H, d]
+            states = model(model._item_vectors(history), history > 0, noised, layer_states=blocks)  # [B, k*H, d]
         else:
             all_masked = torch.full_like(noised, model.mask_id)  # [B, k*H]
-            states, masked_states = self._slots_twice(model, history, noised, all_masked)  # [B, k*H, d] x2
+            states, masked_states = self._slots_twice(model, history, noised, all_masked, blocks)  # [B, k*H, d] x2
             first = targets[:, 0]  # [B]: the next item
             target_vectors = model._item_vectors(first[:, None])[:, 0]  # [B, d]
             terms["item"] = torch.stack(model.item_head.loss_terms(masked_states[:, : model.sid_length], first,
@@ -148,7 +149,7 @@ class CleanItemsObjective(MaskedDiffusionObjective):
         logits = model._slot_logits(states)  # [B, k*H, K]
         terms["token"] = torch.stack(diffusion_loss_terms(logits, codes, masked, row_weights(t, self.loss_weight)))
         if dense_step:  # (next_k is 1 with dense retrieval)
-            terms["dense"] = torch.stack(model.dense.loss_terms(states, target))  # [2]
+            terms["dense"] = torch.stack(model.dense.loss_terms(model.dense_input(states, blocks), target))  # [2]
         return terms
 
     def loss(self, terms: dict) -> torch.Tensor:
@@ -160,14 +161,20 @@ class CleanItemsObjective(MaskedDiffusionObjective):
         return loss
 
     @staticmethod
-    def _slots_twice(model, history, first_tokens, second_tokens):
+    def _slots_twice(model, history, first_tokens, second_tokens, layer_states: list | None = None):
         """Two sets of target slots over one history, encoded once (`history_only`: the history's
-        states do not depend on the slots). history [B, T], tokens [B, S] x2 -> states [B, S, d] x2."""
+        states do not depend on the slots). history [B, T], tokens [B, S] x2 -> states [B, S, d] x2;
+        layer_states receives the first set's per-block states."""
         real = history > 0  # [B, T]
+        batch = history.shape[0]
         memory = model.encoder.encode_prefix(model._item_vectors(history), real, model.slots)  # per layer KV
         memory = [(k.repeat(2, 1, 1, 1), v.repeat(2, 1, 1, 1)) for k, v in memory]  # [2B, h, T, hd] x2
         tokens = torch.cat([first_tokens, second_tokens], dim=0)  # [2B, S]
-        return model(memory, real.repeat(2, 1), tokens).split(history.shape[0])  # [B, S, d] x2
+        blocks = None if layer_states is None else []
+        states = model(memory, real.repeat(2, 1), tokens, layer_states=blocks)  # [2B, S, d]
+        if layer_states is not None:
+            layer_states.extend(block[:batch] for block in blocks)  # [B, S, d] per block
+        return states.split(batch)  # [B, S, d] x2
 
 
 def objective_for(config):

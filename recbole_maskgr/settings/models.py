@@ -124,6 +124,8 @@ DENSE = Section(
         Setting("dense_every", 10, whole(1), "the dense loss on every N-th step, the target wholly masked", MASKGR),
         Setting("dense_loss_weight", 1.0, WEIGHT, "weight of the dense loss", MASKGR),
         Setting("dense_temperature", 0.1, number(0, low_open=True), "cosine / temperature", MASKGR),
+        Setting("dense_layer", 0, whole(0), "the encoder block whose states the head reads: 0 = the last "
+                "layer's output, k = block k's (the paper reads an intermediate layer); below n_layers", MASKGR),
     ),
 )
 
