@@ -7,7 +7,8 @@
 2. The gap grows with K: Recall@K, K = 1..50, beams of 50 (Beauty).
 3. The gap grows as training data shrinks: 25% .. 75% of each training sequence dropped.
 4. Fewer decoding passes lose little: Recall@10 and users/s against passes 1..H, with TIGER's level.
-5. Dense retrieval adds more: `dense_retrieval: True` against SID beam search at equal time.
+5. Dense retrieval adds more: the shipped default with and without the dense extension at equal time,
+   the dense recipe (layer, schedule) and decoding chosen on validation.
 next-k. Joint decoding of the next 2 items (ml-100k) against TIGER decoding twice.
 
 Each claim writes results/paper-claims-runs/claim-<name>.json and a figure under results/figures/;
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--claims", default="1,2,3,4,5,next-k")
     parser.add_argument("--budget-minutes", type=float, default=4.0, help="claim 3: CPU minutes per training run")
     parser.add_argument("--shares", default=None, help="claim 3: shares kept, e.g. 1,0.5,0.25 (default: all six)")
-    parser.add_argument("--dense-budget-minutes", type=float, default=10.0, help="claim 5: CPU minutes per model")
+    parser.add_argument("--dense-budget-minutes", type=float, default=15.0, help="claim 5: CPU minutes per model")
     parser.add_argument("--next-k-budget-minutes", type=float, default=5.0, help="next-k: CPU minutes per model")
     parser.add_argument("--next-k-dataset", default="ml-100k", help="next-k: ml-100k (RecBole's) or a dataset under --data-path")
     parser.add_argument("--runs", default=RUNS, help="where runs and claim files go")
