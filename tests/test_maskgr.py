@@ -88,6 +88,24 @@ def test_warmup_then_linear_decay():
     assert warmup_linear_decay(500, 10, 110, 0.3) == pytest.approx(0.3)
 
 
+def test_the_learning_rate_follows_the_schedule_at_every_step(sid_model_settings):
+    settings = dict(sid_model_settings, epochs=2, warmup_steps=3, lr_final_ratio=0.5)
+    _, _, (train, valid, _), model, trainer = build_model("MaskGR", settings)
+    seen, loss = [], model.calculate_loss
+
+    def recorded(interaction):
+        seen.append((trainer.train_steps, trainer.optimizer.param_groups[0]["lr"]))
+        return loss(interaction)
+
+    model.calculate_loss = recorded
+    trainer.fit(train, valid, saved=False)
+    steps = [step for step, _ in seen]
+    assert steps == list(range(2 * len(train)))  # one loss per optimizer step, both epochs
+    expected = [trainer.learning_rate * warmup_linear_decay(step, 3, 2 * len(train), 0.5) for step in steps]
+    assert [lr for _, lr in seen] == pytest.approx(expected)
+    assert seen[-1][1] < seen[3][1]  # decaying after the warm-up
+
+
 # ---------------------------------------------------------------- the RecBole model
 def build_maskgr(settings):
     """The SID-only model unless `settings` turn the item levers on."""

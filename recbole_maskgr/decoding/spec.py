@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recbole_maskgr.settings import setting_value
+from recbole_maskgr.settings import SETTINGS, setting_value
+
+
+def declared(name: str):
+    """A field's default: the setting's declared one (recbole_maskgr/settings), not a second copy."""
+    return SETTINGS[name].default_for("MaskGR")
 
 
 def split_schedule(total: int, steps: int) -> list[int]:
@@ -37,12 +42,12 @@ class DecodingSpec:
     mode: str  # beam | marginal | dense | item (the model's `decoding_modes`)
     beam_width: int  # beams kept (dense: neighbours listed first)
     schedule: tuple[int, ...]  # tokens unmasked per encoder pass, one item's worth (MaskGR)
-    order: str = "top-prob"  # which masked positions a pass unmasks first (MaskGR)
-    invalid_sid: str = "constrained"  # constrained | projection
-    next_k: int = 1  # items decoded jointly; must match the model's target slots
-    rerank_weight: float = 0.0  # beams' final score += w * item-head log-prob
-    marginal_weight: float = 0.0  # `item` mode's score += w * one-pass token log-likelihood
-    chunk_users: int = 64  # users decoded together, grouped by history length
+    order: str = declared("decode_order")  # which masked positions a pass unmasks first (MaskGR)
+    invalid_sid: str = declared("invalid_sid")  # constrained | projection
+    next_k: int = declared("next_k")  # items decoded jointly; must match the model's target slots
+    rerank_weight: float = declared("beam_rerank_weight")  # beams' final score += w * item-head log-prob
+    marginal_weight: float = declared("item_marginal_weight")  # `item` mode's score += w * one-pass token log-likelihood
+    chunk_users: int = declared("decode_chunk_users")  # users decoded together, grouped by history length
     phase: str = "test"
 
     def __post_init__(self):

@@ -43,18 +43,17 @@ class SIDTrainer(SafeCheckpointMixin, Trainer):
         return warmup_linear_decay(self.train_steps, self.warmup_steps, self.total_steps, self.lr_final_ratio)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-        """RecBole's epoch loop (and the safe trainer's resume and budget), with the learning rate
-        set before every step from the warm-up/decay schedule."""
+        """RecBole's epoch loop (and the safe trainer's resume and budget); the schedule's length is
+        known here, from the loader."""
         if self.total_steps is None:  # the full schedule, also after a resume (len counts skipped batches)
             self.total_steps = self.epochs * len(train_data)
-        model_loss = loss_func or self.model.calculate_loss
+        return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
-        def scheduled_loss(interaction):
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate * self._lr_multiplier()
-            return model_loss(interaction)
-
-        return super()._train_epoch(train_data, epoch_idx, scheduled_loss, show_progress)
+    def _before_train_step(self) -> None:
+        """The safe trainer's step hand-over, then this step's learning rate from the warm-up/decay schedule."""
+        super()._before_train_step()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate * self._lr_multiplier()
 
     def _valid_epoch(self, valid_data, show_progress=False):
         """RecBole's (and the safe trainer's), with evaluations decoding by the validation spec."""
