@@ -123,7 +123,10 @@ class SIDTokenizer:
 
     def stored_embedding_key(self, texts: Sequence[str]) -> str:
         """The cache file's key: the distinct texts, sorted (one stored row each)."""
-        distinct = sorted(set(texts))
+        return self._distinct_rows_key(sorted(set(texts)))
+
+    def _distinct_rows_key(self, distinct: list[str]) -> str:
+        """The key of texts already distinct and sorted (`embed` has them so; no second sort)."""
         return make_key("emb", distinct, encoder=canonical_encoder_name(self.text_encoder), rows="distinct-sorted")
 
     def _codes_key(self, texts: Sequence[str]) -> str:
@@ -148,7 +151,7 @@ class SIDTokenizer:
         distinct = sorted(set(texts))
         place = {text: row for row, text in enumerate(distinct)}
         rows = torch.tensor([place[text] for text in texts], dtype=torch.long)  # [n]
-        key = self.stored_embedding_key(distinct)
+        key = self._distinct_rows_key(distinct)
         cached = self.cache.load("emb", key) if self.cache is not None else None
         if cached is not None:
             problem = vectors_problem(cached.get("emb"), len(distinct))
