@@ -58,8 +58,8 @@ def two_panel_figure(path: str, xlabel: str, panels: list, title: str, caption: 
     for ax, (ylabel, series, levels) in zip(axes, panels):
         for label, (xs, ys) in series.items():
             ax.plot(xs, ys, marker="o", label=label)
-        for label, y in levels.items():
-            ax.axhline(y, linestyle="--", color="grey", label=f"{label} (beams of 10)")
+        for i, (label, y) in enumerate(levels.items(), start=len(series)):
+            ax.axhline(y, linestyle="--", color=f"C{i}", label=label)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
