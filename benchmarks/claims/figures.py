@@ -43,7 +43,10 @@ def bar_figure(path: str, groups: dict, categories: list[str], ylabel: str, titl
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(groups) > 4:  # a long legend goes beside the bars instead of over them
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8)
     _finish(fig, path, caption)
 
 
