@@ -3,8 +3,9 @@ worked out by hand: a verdict on the page is only as good as these."""
 
 import pytest
 
-from benchmarks.claims.evaluation import combined, grows_with_k, two_standard_errors
+from benchmarks.claims.evaluation import grows_with_k
 from benchmarks.claims.next_k import joint_beats_twice, pair_hits
+from benchmarks.claims.verdicts import combined, two_standard_errors
 
 
 def test_two_standard_errors_of_a_difference_by_hand():

@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 
 from benchmarks.claims.figures import bar_figure, line_figure, two_panel_figure
+from benchmarks.claims.verdicts import combined, two_standard_errors
 
 DATASET = "amazon-beauty"
 
@@ -92,13 +93,6 @@ def grows_with_k(curve: list[float], tiger: list[float]) -> str:
     if gap[49] > gap[9] > gap[0] and ratio[49] > ratio[0]:
         return "holds"
     return "does not hold" if gap[49] <= gap[0] else "partly"
-
-
-def combined(verdicts: list[str]) -> str:
-    """One row's verdict from its parts: all hold, none holds, or partly."""
-    if all(v == "holds" for v in verdicts):
-        return "holds"
-    return "does not hold" if all(v == "does not hold" for v in verdicts) else "partly"
 
 
 def claim_recall_at_k(context: dict) -> dict:
@@ -195,13 +189,6 @@ DENSE_RUNS = {
 DECODINGS = {"item": "item head", "dense": "dense neighbours"}
 
 
-def two_standard_errors(rate_a: float, rate_b: float, users: int) -> float:
-    """Two standard errors of the difference of two hit rates over the same number of users (unpaired,
-    so on the cautious side for two models ranked for the same users)."""
-    pooled = (rate_a + rate_b) / 2
-    return 2 * (2 * pooled * (1 - pooled) / max(users, 1)) ** 0.5
-
-
 def claim_dense_retrieval(context: dict) -> dict:
     """The shipped default against the same model with the dense extension at equal training CPU time; the
     dense recipe (layer, schedule) and its decoding chosen on validation NDCG@10, test read once."""
@@ -214,7 +201,7 @@ def claim_dense_retrieval(context: dict) -> dict:
     trained = context["train_all"]({name: ("MaskGR", dict(base, **extra)) for name, (_, extra) in DENSE_RUNS.items()})
     rows = {}  # (run, decoding) -> {"valid": metrics, "test": metrics}
     for name, result in trained.items():
-        modes = ["item"] + (["dense"] if DENSE_RUNS[name][1] else [])
+        modes = ["item"] + (["dense"] if DENSE_RUNS[name][1].get("dense_retrieval") else [])
         changes = [{"mode": mode} for mode in modes]
         by_split = {split: evaluate_checkpoint(result["saved_model_file"], 10**9, [10], ["Recall", "NDCG"], changes,
                                                split=split) for split in ("valid", "test")}

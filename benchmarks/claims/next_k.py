@@ -10,7 +10,9 @@ order ("ordered") or either way round ("set"); softer, both true items among the
 from __future__ import annotations
 
 import os
+
 from benchmarks.claims.figures import line_figure
+from benchmarks.claims.verdicts import combined, two_standard_errors
 
 CUTOFFS = [1, 5, 10]
 
@@ -129,8 +131,7 @@ def decode_pairs(path: str, decoder) -> tuple[dict, int]:
 def joint_beats_twice(joint: dict, twice: dict, users: int) -> tuple[str, float]:
     """The verdict on both-items@10 against two standard errors of the difference (and that noise)."""
     key = "both-items@10"
-    pooled = (joint[key] + twice[key]) / 2
-    noise = 2 * (2 * pooled * (1 - pooled) / max(users, 1)) ** 0.5
+    noise = two_standard_errors(joint[key], twice[key], users)
     difference = joint[key] - twice[key]
     return ("cannot tell" if abs(difference) <= noise else "holds" if difference > 0 else "does not hold"), noise
 
@@ -165,11 +166,9 @@ def claim_next_k(context: dict) -> dict:
                 title=f"Next-2 decoding ({dataset}, {budget_min:g} CPU min training each, {users} users)")
     twice = hits["TIGER twice"]
     parts = {label: joint_beats_twice(h, twice, users) for label, h in hits.items() if label != "TIGER twice"}
-    verdicts = [verdict for verdict, _ in parts.values()]
-    verdict = verdicts[0] if len(set(verdicts)) == 1 else "partly"
     return {
         "claim": f"next-k. Joint next-2 decoding beats decoding twice (the paper's ML-1M result; our {dataset})",
-        "verdict": verdict,
+        "verdict": combined([verdict for verdict, _ in parts.values()]),
         "measured": "; ".join(f"{name}: " + ", ".join(f"{key} {value:.4f}" for key, value in h.items()
                                                      if key.startswith(("set", "both-items")))
                               for name, h in hits.items())

@@ -16,8 +16,9 @@ model, optimiser, early-stopping state, the global RNG state, the train loader's
 generator, the position inside the epoch and the run's global optimizer step (`train_steps`; the
 LR schedule reads it). The trainer hands that step to a model with a `training_step` attribute
 before each step (MaskGR picks its dense-loss steps by it), so the model keeps no count of its own
-that a resume would reset. A resume from a mid-epoch checkpoint re-creates the epoch's shuffled order and skips the batches already
-trained, so metrics match exactly; only that epoch's logged train loss covers fewer batches.
+that a resume would reset. A resume from a mid-epoch checkpoint re-creates the epoch's shuffled
+order and skips the batches already trained, so metrics match exactly; only that epoch's logged
+train loss covers fewer batches.
 """
 
 from __future__ import annotations
